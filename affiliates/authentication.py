@@ -1,0 +1,39 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from affiliates.services import api_key_use
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>` with a key from the Settings page."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Send the API key as 'Bearer <key>'.")
+        try:
+            raw = header[1].decode()
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
+        key = api_key_use(raw)
+        if key is None:
+            raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        return key.user, key
+
+    def authenticate_header(self, request):
+        # Makes DRF answer 401 (with this challenge) rather than 403 when no key is sent.
+        return f'{self.keyword} realm="api"'
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Tells the OpenAPI schema how API keys are sent."""
+
+    target_class = "affiliates.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API key from Settings."}

@@ -1,0 +1,101 @@
+"""The settings module loads on the embedded default and under production variables."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
+    "s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.EMAIL_BACKEND, "
+    "s.STORAGES['staticfiles']['BACKEND']]))"
+)
+
+
+def _run(env_overrides: dict, code: str = PROBE, tmp_path=None):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "CACHE_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "sophio_fbs.settings"
+    if tmp_path is not None:
+        env["FBS_VAR_DIR"] = str(tmp_path)
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_settings_embedded_default_is_sqlite_filesystem_broker_console_email(tmp_path):
+    # when
+    result = _run({}, tmp_path=tmp_path)
+
+    # then
+    assert result.returncode == 0, result.stderr
+    debug, engine, broker, secure_cookie, _hsts, email, _static = json.loads(result.stdout)
+    assert debug is True
+    assert engine == "django.db.backends.sqlite3"
+    assert broker == "filesystem://"
+    assert secure_cookie is False
+    assert email == "django.core.mail.backends.console.EmailBackend"
+    assert (tmp_path / "broker").is_dir()
+
+
+def test_settings_production_uses_postgres_redis_and_secure_defaults(tmp_path):
+    result = _run(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "x" * 60,
+            "DATABASE_URL": "postgres://fbs:pw@db.example.com:5432/fbs",
+            "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+        },
+        tmp_path=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    debug, engine, broker, secure_cookie, hsts, _email, static = json.loads(result.stdout)
+    assert debug is False
+    assert engine == "django.db.backends.postgresql"
+    assert broker == "redis://redis.example.com:6379/0"
+    assert secure_cookie is True
+    assert hsts >= 31_536_000
+    assert static == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+def test_settings_production_refuses_to_start_without_secret_key(tmp_path):
+    result = _run({"DEBUG": "0"}, tmp_path=tmp_path)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_settings_check_deploy_is_clean_under_production_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | {
+        "DEBUG": "0",
+        "SECRET_KEY": "a-long-random-production-secret-" + "k" * 40,
+        "ALLOWED_HOSTS": "fbs.example.com",
+        "FBS_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
