@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "axes",
     "affiliates",
     "payments",
+    "inventory",
 ]
 
 MIDDLEWARE = [
@@ -109,7 +110,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling and login lockouts must be shared by every web process) -------------------
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The embedded default is a file cache, so that web and worker processes on one machine see the
+# same throttle counters and import progress.
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "affiliates.User"
@@ -256,7 +259,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Stock of a warehouse whose feed went stale stops counting (DESIGN.md, inventory pipeline).
+    "inventory-stale-warehouses": {
+        "task": "inventory.tasks.warehouse_stock_sweep_task",
+        "schedule": env.float("FBS_STALE_SWEEP_SECONDS", default=60.0),
+    },
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Business numbers (DESIGN.md, "Configuration") ------------------------------------------
@@ -273,6 +282,8 @@ FBS_CLAIM_REVIEW_DAYS = env.int("FBS_CLAIM_REVIEW_DAYS", default=30)
 FBS_SANDBOX_MISS_RATE = env.float("FBS_SANDBOX_MISS_RATE", default=0.02)
 FBS_SANDBOX_LATENCY_SECONDS = env.float("FBS_SANDBOX_LATENCY_SECONDS", default=0.0)
 FBS_PROCESSING_TIMEOUT_SECONDS = env.int("FBS_PROCESSING_TIMEOUT_SECONDS", default=300)
+# What affiliates pay over the lowest warehouse cost: 1.20 is cost plus 20%.
+FBS_PRICE_MARKUP = Decimal(env("FBS_PRICE_MARKUP", default="1.20"))
 FBS_PAYMENT_GATEWAY = env("FBS_PAYMENT_GATEWAY", default="payments.gateways.sandbox.SandboxGateway")
 
 LOGGING = {

@@ -1,0 +1,166 @@
+"""Reads of the master inventory that pages, the API and the feed share.
+
+Everything an affiliate reads goes through `Item.objects.visible_to(affiliate)`: an item below the
+affiliate's threshold does not exist for it, in the catalog, search, the feed, the API or a URL.
+"""
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import CharField, F, Func, QuerySet, Value
+from django.db.models.functions import Cast
+
+from inventory.models import Item, normalise_part_number
+
+CATALOG_PAGE_SIZE = 50
+CATALOG_PAGE_MAX = 200
+FEED_HEADER = ("line_code", "part_number", "description", "qty", "price")
+# Rows fetched from the server-side cursor and written per chunk of the streamed feed.
+FEED_CHUNK_ROWS = 5000
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest normalised string above every string starting with `prefix`.
+
+    Normalised part numbers use only 0-9 and A-Z, which sort the same way under every collation,
+    so `prefix <= x < bound` is a prefix match that can use a plain b-tree index.
+    """
+    chars = list(prefix)
+    while chars:
+        position = _ALPHABET.find(chars[-1])
+        if 0 <= position < len(_ALPHABET) - 1:
+            chars[-1] = _ALPHABET[position + 1]
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def visible_items(*, affiliate) -> QuerySet[Item]:
+    return Item.objects.visible_to(affiliate)
+
+
+def item_for_affiliate(*, affiliate, item_id: int) -> Item:
+    """One visible item; Item.DoesNotExist for a hidden or unknown one."""
+    return visible_items(affiliate=affiliate).get(pk=item_id)
+
+
+@dataclass
+class CatalogPage:
+    items: list[Item]
+    next_cursor: str | None
+    search: str
+    line_code: str
+
+
+class CursorInvalidError(ValueError):
+    pass
+
+
+def _encode_cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError) as exc:
+        raise CursorInvalidError("The page cursor is not valid.") from exc
+    if (
+        not isinstance(values, list)
+        or len(values) != 3
+        or not all(isinstance(v, str) for v in values[:2])
+        or not isinstance(values[2], int)
+    ):
+        raise CursorInvalidError("The page cursor is not valid.")
+    return values
+
+
+def catalog_page(
+    *,
+    affiliate,
+    search: str = "",
+    line_code: str = "",
+    cursor: str | None = None,
+    limit: int = CATALOG_PAGE_SIZE,
+) -> CatalogPage:
+    """One page of the affiliate's catalog, in keyset order.
+
+    With a search, part numbers are compared normalised (case, spaces, dashes, dots ignored):
+    the exact match sorts first, then longer part numbers that start with it. Without, items are
+    listed by line code. Paging is by keyset, so page 10,000 costs what page 1 costs.
+    """
+    limit = max(1, min(limit, CATALOG_PAGE_MAX))
+    items = visible_items(affiliate=affiliate)
+    norm = normalise_part_number(search)
+    line_code = (line_code or "").strip().upper()
+    if line_code:
+        items = items.filter(line_code=line_code)
+    if norm:
+        items = items.filter(part_number_norm__gte=norm)
+        bound = _prefix_upper_bound(norm)
+        if bound:
+            items = items.filter(part_number_norm__lt=bound)
+        order = ("part_number_norm", "line_code", "id")
+    else:
+        order = ("line_code", "part_number_norm", "id")
+    if cursor:
+        after = _decode_cursor(cursor)
+        # A row-value comparison, which PostgreSQL answers from the (a, b, id) index directly.
+        items = items.extra(where=[f"({', '.join(order)}) > (%s, %s, %s)"], params=after)  # noqa: S610
+    rows = list(
+        items.order_by(*order).only(
+            "id", "line_code", "part_number", "part_number_norm", "description", "price",
+            "available_qty",
+        )[: limit + 1]
+    )  # fmt: skip
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor([getattr(last, order[0]), getattr(last, order[1]), last.id])
+    return CatalogPage(items=rows, next_cursor=next_cursor, search=search, line_code=line_code)
+
+
+def catalog_line_codes(*, affiliate) -> list[str]:
+    return list(
+        visible_items(affiliate=affiliate)
+        .order_by("line_code")
+        .values_list("line_code", flat=True)
+        .distinct()
+    )
+
+
+def catalog_csv(*, affiliate) -> Iterator[str]:
+    """The affiliate's whole feed as CSV text, in chunks, in constant memory.
+
+    The rows come from a server-side cursor on PostgreSQL; the price is cast to text in SQL so
+    no Decimal is built per row.
+    """
+    if connection.vendor == "postgresql":
+        price_text = Cast("price", CharField())  # numeric(10, 2) prints two decimals
+    else:
+        price_text = Func(Value("%.2f"), F("price"), function="printf", output_field=CharField())
+    rows = (
+        visible_items(affiliate=affiliate)
+        .order_by("line_code", "part_number_norm", "id")
+        .annotate(price_text=price_text)
+        .values_list("line_code", "part_number", "description", "available_qty", "price_text")
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FEED_HEADER)
+    for count, row in enumerate(rows.iterator(chunk_size=FEED_CHUNK_ROWS), start=1):
+        writer.writerow(row)
+        if count % FEED_CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
