@@ -18,6 +18,10 @@ LOCATIONS = [
     ("MN", "55401"), ("OR", "97201"), ("NV", "89501"), ("UT", "84101"), ("MA", "02108"),
 ]  # fmt: skip
 
+KINDS = (
+    "Brake pad set", "Oil filter", "Spark plug", "Water pump", "Alternator",
+    "Headlamp assembly", "Wheel bearing", "Fuel pump", "Radiator hose", "Timing belt",
+)  # fmt: skip
 # (upper bound of the draw, qty range): 30% zero, 20% one, 12% two, then ever rarer large ones.
 QTY_SPREAD = [
     (0.30, (0, 0)),
@@ -55,12 +59,9 @@ def _pick(spread, draw):
 
 def demo_items(count: int, rng: random.Random) -> Iterator[tuple[str, str, str]]:
     """(line code, part number, description) for `count` distinct items."""
-    line_codes = [
-        f"{a}{b}{c}" for a in "ABCDEFGHJK" for b in "ABCDEFGHJKLMNPRSTUVW" for c in "ABC"
-    ]
+    line_codes = [f"{a}{b}{c}" for a in "ABCDEFGHJK" for b in "ABCDEFGHJKLMNPRSTUVW" for c in "ABC"]
     styles = ("{p}-{n}", "{n}", "{p}{n}", "{n}.{m}", "{p} {n}-{m}")
-    kinds = ("Brake pad set", "Oil filter", "Spark plug", "Water pump", "Alternator",
-             "Headlamp assembly", "Wheel bearing", "Fuel pump", "Radiator hose", "Timing belt")  # fmt: skip
+    kinds = KINDS
     for i in range(count):
         line_code = line_codes[i % len(line_codes)]
         serial = i // len(line_codes)
