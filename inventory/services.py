@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -224,7 +225,7 @@ def feed_import_run(
     feed_import.items_created = counts.get("items_created", 0)
     feed_import.items_changed = counts.get("items_changed", 0)
     feed_import.save()
-    logger.info(
+    logger.debug(
         "Feed import %s %s: %s rows, %s rejected, %s items changed in %.2fs",
         feed_import.pk,
         feed_import.status,
@@ -424,4 +425,30 @@ def warehouse_set_active(*, warehouse: Warehouse, is_active: bool) -> Warehouse:
         warehouse.save(update_fields=["is_active"])
     warehouse_stock_sweep(warehouse_ids=[warehouse.pk])
     warehouse.refresh_from_db()
+    return warehouse
+
+
+def feed_import_upload(*, uploaded_file, warehouse_code: str = "", user=None) -> FeedImport:
+    """Keep an uploaded feed under a name we make, and queue its import after commit."""
+    from inventory.tasks import feed_import_task
+
+    name = uploaded_file.name.replace("\\", "/").rsplit("/", 1)[-1]
+    code = warehouse_code or name.rsplit(".", 1)[0]
+    with transaction.atomic():
+        feed_import = feed_import_create(
+            file_name=name, warehouse_code=code, created_by=user, bytes_total=uploaded_file.size
+        )
+        feed_import.file.save(f"feed-{feed_import.pk}-{uuid.uuid4().hex}.csv", uploaded_file)
+        transaction.on_commit(lambda: feed_import_task.delay(feed_import.pk))
+    return feed_import
+
+
+def warehouse_register(
+    *, code: str, name: str = "", state: str = "", postal_code: str = ""
+) -> Warehouse:
+    """Create a warehouse or update where it is; its stock comes only from its feeds."""
+    warehouse, _ = Warehouse.objects.update_or_create(
+        code=code.upper(),
+        defaults={"name": name or code, "state": state.upper(), "postal_code": postal_code},
+    )
     return warehouse

@@ -11,6 +11,7 @@ admin.site.index_title = "Support and finance"
 
 api_v1 = [
     path("", include("affiliates.api_urls")),
+    path("", include("inventory.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -20,5 +21,6 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include((api_v1, "api"))),
+    path("catalog/", include("inventory.urls")),
     path("", include("affiliates.urls")),
 ]

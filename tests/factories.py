@@ -83,3 +83,26 @@ def make_api_key(user: User, raw: str = "fbs_test-key-0123456789") -> tuple[ApiK
         key_hash=api_key_hash(raw),
     )
     return key, raw
+
+
+def import_feed(code: str, rows, *, header: str | None = None):
+    """Run a feed import of `rows` ((line_code, part, qty, cost[, description]) tuples or raw
+    CSV text) for warehouse `code` through the real service; return the FeedImport."""
+    import io
+
+    from inventory.services import feed_import_create, feed_import_run
+
+    if isinstance(rows, bytes):
+        data = rows
+    elif isinstance(rows, str):
+        data = rows.encode()
+    else:
+        rows = list(rows)
+        if header is None:
+            header = "line_code,part_number,qty,cost" + (
+                ",description" if rows and len(rows[0]) == 5 else ""
+            )
+        lines = [header] + [",".join(str(v) for v in row) for row in rows]
+        data = ("\n".join(lines) + "\n").encode()
+    feed_import = feed_import_create(file_name=f"{code}.csv", warehouse_code=code)
+    return feed_import_run(feed_import=feed_import, fileobj=io.BytesIO(data))

@@ -3,8 +3,9 @@
 Later apps add their own permissions to these groups in their own migrations.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from affiliates.migrations._groups import sync_groups
 
 GROUP_PERMISSIONS = {
     # Finance reads everything money touches.
@@ -29,23 +30,6 @@ GROUP_PERMISSIONS = {
 }
 
 
-def sync_groups(apps, schema_editor, group_permissions=GROUP_PERMISSIONS):
-    # Permissions are normally created after all migrations; create them now so we can use them.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, codenames in group_permissions.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        for dotted in codenames:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("affiliates", "0001_initial"),
@@ -54,4 +38,9 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(sync_groups, migrations.RunPython.noop)]
+    operations = [
+        migrations.RunPython(
+            lambda apps, schema_editor: sync_groups(apps, GROUP_PERMISSIONS),
+            migrations.RunPython.noop,
+        )
+    ]

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -16,6 +19,9 @@ DEMO_AFFILIATES = [
     ("rapid-auto", "Rapid Auto Supply", 3, True, [Marketplace.EBAY, Marketplace.AMAZON]),
     ("new-garage", "New Garage Direct", 2, False, [Marketplace.OWN_SITE]),
 ]
+# A realistic small inventory: tens of warehouses, tens of thousands of items.
+DEMO_WAREHOUSES = 30
+DEMO_ITEMS = 20_000
 DEMO_STAFF = [
     # username, group, superuser
     ("support", "Support", False),
@@ -27,8 +33,44 @@ DEMO_STAFF = [
 class Command(BaseCommand):
     help = "Create demo affiliates and staff (safe to run again) and print their logins."
 
-    @transaction.atomic
     def handle(self, *args, **opts):
+        logins = self.seed_accounts()
+        self.seed_inventory()
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data is ready. Logins (password for all: {DEMO_PASSWORD}):")
+        )
+        for username, what in logins:
+            self.stdout.write(f"  {username:<12} {what}")
+
+    def seed_inventory(self):
+        from inventory.demo import demo_warehouses, write_demo_feeds
+        from inventory.models import FeedImport, Item
+        from inventory.services import feed_import_create, feed_import_run, warehouse_register
+
+        if Item.objects.exists():
+            return
+        for warehouse in demo_warehouses(DEMO_WAREHOUSES):
+            warehouse_register(
+                code=warehouse.code,
+                name=f"Warehouse {warehouse.code} ({warehouse.state})",
+                state=warehouse.state,
+                postal_code=warehouse.postal_code,
+            )
+        folder = Path(settings.VAR_DIR) / "demo_feeds"
+        self.stdout.write(f"Writing and importing demo feeds ({DEMO_ITEMS:,} items)...")
+        for path in write_demo_feeds(folder, warehouses=DEMO_WAREHOUSES, items=DEMO_ITEMS):
+            with path.open("rb") as fileobj:
+                result = feed_import_run(
+                    feed_import=feed_import_create(file_name=path.name, warehouse_code=path.stem),
+                    fileobj=fileobj,
+                )
+            if result.status != FeedImport.Status.APPLIED:
+                self.stderr.write(f"{path.name}: {result.error}")
+        visible = Item.objects.filter(available_qty__gte=settings.FBS_MIN_VISIBLE_QTY).count()
+        self.stdout.write(f"Inventory: {Item.objects.count():,} items, {visible:,} listed.")
+
+    @transaction.atomic
+    def seed_accounts(self):
         logins = []
         for username, company, min_stock, with_card, marketplaces in DEMO_AFFILIATES:
             user = User.objects.filter(username=username).first()
@@ -64,9 +106,4 @@ class Command(BaseCommand):
             if group_name:
                 user.groups.add(Group.objects.get(name=group_name))
             logins.append((username, "superuser" if superuser else f"staff, {group_name} group"))
-
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo data is ready. Logins (password for all: {DEMO_PASSWORD}):")
-        )
-        for username, what in logins:
-            self.stdout.write(f"  {username:<12} {what}")
+        return logins
