@@ -51,6 +51,13 @@ class LedgerEntry(models.Model):
     payment_method_label = models.CharField(max_length=100, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
     memo = models.CharField(max_length=255, blank=True)
+    order = models.ForeignKey(
+        "orders.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -16,6 +16,7 @@ def ledger_record(
     payment_method: PaymentMethod | None = None,
     gateway_reference: str = "",
     memo: str = "",
+    order=None,
 ) -> tuple[LedgerEntry, bool]:
     """Record one movement of money, once.
 
@@ -37,6 +38,7 @@ def ledger_record(
                     payment_method_label=payment_method.masked if payment_method else "",
                     gateway_reference=gateway_reference,
                     memo=memo,
+                    order=order,
                 )
             return entry, True
         except IntegrityError:

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "affiliates",
     "payments",
     "inventory",
+    "orders",
 ]
 
 MIDDLEWARE = [
@@ -260,6 +261,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # The end of the cancel window, held by the database (DESIGN.md, order lifecycle).
+    "orders-release-sweep": {
+        "task": "orders.tasks.order_release_sweep_task",
+        "schedule": env.float("FBS_RELEASE_SWEEP_SECONDS", default=5.0),
+    },
+    "orders-special-orders": {
+        "task": "orders.tasks.special_orders_restock_task",
+        "schedule": 300.0,
+    },
+    "orders-shipments": {"task": "orders.tasks.shipments_poll_task", "schedule": 60.0},
     # Stock of a warehouse whose feed went stale stops counting (DESIGN.md, inventory pipeline).
     "inventory-stale-warehouses": {
         "task": "inventory.tasks.warehouse_stock_sweep_task",
@@ -281,6 +292,18 @@ FBS_CLAIM_REVIEW_DAYS = env.int("FBS_CLAIM_REVIEW_DAYS", default=30)
 # 98% fill rate in 2016: about 2% of lines miss at the first warehouse.
 FBS_SANDBOX_MISS_RATE = env.float("FBS_SANDBOX_MISS_RATE", default=0.02)
 FBS_SANDBOX_LATENCY_SECONDS = env.float("FBS_SANDBOX_LATENCY_SECONDS", default=0.0)
+# Share of sandbox warehouse calls that fail like a timeout (fault tests raise it).
+FBS_SANDBOX_ERROR_RATE = env.float("FBS_SANDBOX_ERROR_RATE", default=0.0)
+# How long after accepting a line the sandbox warehouse reports its tracking number.
+FBS_SANDBOX_TRACKING_SECONDS = env.float("FBS_SANDBOX_TRACKING_SECONDS", default=120.0)
+FBS_WAREHOUSE_CONNECTOR = env(
+    "FBS_WAREHOUSE_CONNECTOR", default="orders.connectors.sandbox.SandboxConnector"
+)
+# A warehouse that does not answer is asked this many times in all, waiting longer each time.
+FBS_CONNECTOR_TRIES = env.int("FBS_CONNECTOR_TRIES", default=3)
+FBS_CONNECTOR_BACKOFF_SECONDS = env.float("FBS_CONNECTOR_BACKOFF_SECONDS", default=0.5)
+# A fulfillment handed out this many times without finishing is flagged to Support.
+FBS_MAX_FULFILLMENT_RUNS = env.int("FBS_MAX_FULFILLMENT_RUNS", default=5)
 FBS_PROCESSING_TIMEOUT_SECONDS = env.int("FBS_PROCESSING_TIMEOUT_SECONDS", default=300)
 # What affiliates pay over the lowest warehouse cost: 1.20 is cost plus 20%.
 FBS_PRICE_MARKUP = Decimal(env("FBS_PRICE_MARKUP", default="1.20"))

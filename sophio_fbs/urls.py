@@ -12,6 +12,7 @@ admin.site.index_title = "Support and finance"
 api_v1 = [
     path("", include("affiliates.api_urls")),
     path("", include("inventory.api_urls")),
+    path("", include("orders.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -22,5 +23,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include((api_v1, "api"))),
     path("catalog/", include("inventory.urls")),
+    path("orders/", include("orders.urls")),
     path("", include("affiliates.urls")),
 ]

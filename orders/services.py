@@ -1,0 +1,824 @@
+"""Every change of an order. Each status move is one compare-and-set on the expected status (or a
+row lock), with its timeline event and its ledger rows in the same transaction.
+
+The cancel window is held by the database: `release_at` on the order and a beat sweep that claims
+due orders with SELECT ... FOR UPDATE SKIP LOCKED. Cancel Request and the release are both
+`UPDATE ... WHERE status = 'queued'`: exactly one of them can win.
+"""
+
+import logging
+import time
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from affiliates.models import Affiliate, Marketplace, PaymentMethod
+from affiliates.selectors import affiliate_default_payment_method
+from inventory.models import Item, Stock, visibility_threshold
+from orders import emails, events
+from orders.connectors import ConnectorError, get_connector
+from orders.errors import (
+    OrderRefusedError,
+    OrderStatusError,
+    PaymentMethodMissingError,
+)
+from orders.geo import distance_key
+from orders.models import Order, OrderLine, SourcingAttempt
+from payments.gateways import get_gateway
+from payments.models import CENT, LedgerEntry
+from payments.services import ledger_record
+
+logger = logging.getLogger(__name__)
+
+Status = Order.Status
+LineStatus = OrderLine.Status
+
+# A line's qty and an order's size: generous for drop-ship, small enough to catch typos.
+MAX_LINE_QTY = 999
+MAX_LINES = 100
+# Orders released per sweep transaction; the sweep loops until none are due.
+RELEASE_BATCH = 500
+
+
+def _on_commit_enqueue(task, *args) -> None:
+    """Queue a task after commit. A broker that is down must not undo or fail the change already
+    committed: the sweeps find the work again (due orders, stalled processing)."""
+
+    def send():
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.exception("Could not queue %s%s; the sweep will pick it up", task.name, args)
+
+    transaction.on_commit(send)
+
+
+def _lock_items(item_ids) -> dict[int, Item]:
+    # Always in primary-key order, the same order imports lock them in: no deadlocks.
+    return {
+        item.pk: item
+        for item in Item.objects.select_for_update().filter(pk__in=set(item_ids)).order_by("pk")
+    }
+
+
+def _commit_stock(quantities: dict[int, int], sign: int) -> None:
+    """Add (sign=1) or release (sign=-1) committed qty; items must be locked already."""
+    for item_id in sorted(quantities):
+        qty = quantities[item_id] * sign
+        Item.objects.filter(pk=item_id).update(
+            committed_qty=F("committed_qty") + qty, available_qty=F("available_qty") - qty
+        )
+
+
+def _move(order: Order, target: str, **fields) -> bool:
+    """Compare-and-set the order's status; True when this call made the move."""
+    if not Order.can_move(order.status, target):
+        raise OrderStatusError(
+            f"An order that is {order.get_status_display().lower()} cannot become "
+            f"{Status(target).label.lower()}."
+        )
+    updated = Order.objects.filter(pk=order.pk, status=order.status).update(status=target, **fields)
+    if updated:
+        order.status = target
+        for name, value in fields.items():
+            setattr(order, name, value)
+    return bool(updated)
+
+
+def _lock_order(order_id: int) -> Order:
+    return Order.objects.select_for_update().select_related("affiliate").get(pk=order_id)
+
+
+# --- Placing ----------------------------------------------------------------------------------
+
+
+def _check_lines(lines: list[dict]) -> tuple[list[dict], list[dict]]:
+    problems, clean = [], []
+    if not lines:
+        problems.append({"line": None, "message": "An order needs at least one line."})
+    if len(lines) > MAX_LINES:
+        problems.append({"line": None, "message": f"An order has at most {MAX_LINES} lines."})
+    for number, raw in enumerate(lines, start=1):
+        line_code = str(raw.get("line_code") or "").strip().upper()
+        part_number = str(raw.get("part_number") or "").strip().upper()
+        try:
+            qty = int(raw.get("qty"))
+        except (TypeError, ValueError):
+            qty = None
+        if not line_code or not part_number:
+            problems.append({"line": number, "message": "Line code and part number are needed."})
+        elif qty is None or not 1 <= qty <= MAX_LINE_QTY:
+            problems.append(
+                {"line": number, "message": f"Qty must be a whole number from 1 to {MAX_LINE_QTY}."}
+            )
+        else:
+            clean.append(
+                {"line": number, "line_code": line_code, "part_number": part_number, "qty": qty}
+            )
+    return clean, problems
+
+
+def _check_ship_to(ship_to: dict) -> tuple[dict, list[dict]]:
+    fields = {
+        "name": 200,
+        "address1": 200,
+        "address2": 200,
+        "city": 100,
+        "state": 2,
+        "postal_code": 10,
+        "country": 2,
+    }
+    clean, problems = {}, []
+    for name, max_length in fields.items():
+        value = str(ship_to.get(name) or "").strip()
+        if name in ("state", "country"):
+            value = value.upper()
+        if not value and name not in ("address2", "country"):
+            problems.append({"line": None, "field": name, "message": f"Ship-to {name} is needed."})
+        elif len(value) > max_length:
+            problems.append(
+                {"line": None, "field": name, "message": f"Ship-to {name} is too long."}
+            )
+        clean[name] = value
+    clean["country"] = clean["country"] or "US"
+    if clean["country"] != "US":
+        problems.append(
+            {"line": None, "field": "country", "message": "FBS ships to US addresses only."}
+        )
+    return clean, problems
+
+
+def order_place(
+    *,
+    affiliate: Affiliate,
+    user=None,
+    marketplace: str,
+    marketplace_order_id: str,
+    ship_to: dict,
+    lines: list[dict],
+    pay: bool = True,
+) -> Order:
+    """Place an order: every line a visible item with enough available, stock committed at once.
+
+    Anything wrong refuses the whole order with OrderRefusedError listing each problem, and keeps
+    nothing. With a valid payment method on file the order is charged straight away.
+    """
+    marketplace_order_id = (marketplace_order_id or "").strip()
+    problems = []
+    if marketplace not in Marketplace.values:
+        problems.append({"line": None, "field": "marketplace", "message": "Unknown marketplace."})
+    if not marketplace_order_id or len(marketplace_order_id) > 100:
+        problems.append(
+            {
+                "line": None,
+                "field": "marketplace_order_id",
+                "message": "The marketplace order number is needed (at most 100 characters).",
+            }
+        )
+    ship, ship_problems = _check_ship_to(ship_to or {})
+    clean_lines, line_problems = _check_lines(list(lines or []))
+    problems += ship_problems + line_problems
+    if problems:
+        raise OrderRefusedError("The order was not placed.", problems=problems)
+
+    with transaction.atomic():
+        # The affiliate row lock makes the marketplace-number check and the placement one step.
+        affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+        if Order.objects.filter(
+            affiliate=affiliate, marketplace_order_id=marketplace_order_id
+        ).exists():
+            raise OrderRefusedError(
+                "The order was not placed.",
+                problems=[
+                    {
+                        "line": None,
+                        "field": "marketplace_order_id",
+                        "message": "You already sent "
+                        f"an order with marketplace order number {marketplace_order_id}.",
+                    }
+                ],
+            )
+        keys = {(ln["line_code"], ln["part_number"]) for ln in clean_lines}
+        found = {
+            (i.line_code, i.part_number): i.pk
+            for i in Item.objects.filter(
+                line_code__in={k[0] for k in keys}, part_number__in={k[1] for k in keys}
+            ).only("pk", "line_code", "part_number")
+        }
+        items = _lock_items(found.values())
+        threshold = visibility_threshold(affiliate)
+        wanted = Counter()
+        for ln in clean_lines:
+            item_id = found.get((ln["line_code"], ln["part_number"]))
+            if item_id is not None:
+                wanted[item_id] += ln["qty"]
+        for ln in clean_lines:
+            item_id = found.get((ln["line_code"], ln["part_number"]))
+            item = items.get(item_id)
+            # A hidden item answers like an unknown one: it does not exist for this affiliate.
+            if item is None or item.available_qty < threshold:
+                problems.append(
+                    {
+                        "line": ln["line"],
+                        "message": f"{ln['line_code']} {ln['part_number']} is not in your catalog.",
+                    }
+                )
+            elif item.available_qty < wanted[item_id]:
+                problems.append(
+                    {
+                        "line": ln["line"],
+                        "message": f"Only {item.available_qty} of {ln['line_code']} "
+                        f"{ln['part_number']} available; {wanted[item_id]} asked.",
+                    }
+                )
+        if problems:
+            raise OrderRefusedError("The order was not placed.", problems=problems)
+
+        order = Order.objects.create(
+            affiliate=affiliate,
+            placed_by=user,
+            marketplace=marketplace,
+            marketplace_order_id=marketplace_order_id,
+            ship_name=ship["name"],
+            ship_address1=ship["address1"],
+            ship_address2=ship["address2"],
+            ship_city=ship["city"],
+            ship_state=ship["state"],
+            ship_postal_code=ship["postal_code"],
+            ship_country=ship["country"],
+            status=Status.AWAITING_PAYMENT,
+            min_stock_at_placement=affiliate.min_stock,
+            card_on_file_at_placement=affiliate.payment_methods.cards().valid().exists(),
+        )
+        total = Decimal("0.00")
+        order_lines = []
+        for ln in clean_lines:
+            item = items[found[(ln["line_code"], ln["part_number"])]]
+            line_total = (item.price * ln["qty"]).quantize(CENT)
+            total += line_total
+            order_lines.append(
+                OrderLine(
+                    order=order,
+                    item=item,
+                    line_code=item.line_code,
+                    part_number=item.part_number,
+                    qty=ln["qty"],
+                    unit_price=item.price,
+                    line_total=line_total,
+                    committed=True,
+                )
+            )
+        OrderLine.objects.bulk_create(order_lines)
+        _commit_stock(wanted, +1)
+        order.total = total
+        order.save(update_fields=["total"])
+        events.placed(order, user=user)
+
+    if pay and affiliate_default_payment_method(affiliate=affiliate) is not None:
+        order_pay(order=order, user=user)
+        order.refresh_from_db()
+    return order
+
+
+# --- Paying -----------------------------------------------------------------------------------
+
+
+def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None = None) -> bool:
+    """Charge an order that waits for payment; True when it is now paid and queued.
+
+    A decline leaves it waiting (the next try uses a new gateway key). A charge that lands after
+    the order was cancelled is refunded at once.
+    """
+    if order.status != Status.AWAITING_PAYMENT:
+        raise OrderStatusError("Only an order that is awaiting payment can be paid.")
+    if order.total <= 0:
+        raise OrderStatusError("This order has nothing to charge.")
+    method = payment_method or affiliate_default_payment_method(affiliate=order.affiliate)
+    if method is None or not method.is_valid():
+        raise PaymentMethodMissingError(
+            "No valid payment method on file: add a card or PayPal on the Settings page."
+        )
+    # Stable per attempt: a retry after a crash replays the same answer, a retry after a
+    # decline (attempts + 1) is a new charge.
+    gateway_key = f"order:{order.pk}:charge:{order.payment_attempts}"
+    result = get_gateway().charge(
+        token=method.gateway_token,
+        amount=order.total,
+        idempotency_key=gateway_key,
+        description=f"{order.number} ({order.marketplace_order_id})",
+    )
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        if not result.succeeded:
+            if order.status == Status.AWAITING_PAYMENT:
+                Order.objects.filter(pk=order.pk).update(payment_attempts=F("payment_attempts") + 1)
+                events.payment_declined(order, user=user, message=result.message)
+            return False
+        ledger_record(
+            affiliate=order.affiliate,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=order.total,
+            idempotency_key=f"order:{order.pk}:charge",
+            payment_method=method,
+            gateway_reference=result.reference,
+            memo=order.number,
+            order=order,
+        )
+        if order.status != Status.AWAITING_PAYMENT:
+            # Cancelled (or paid by another request) while the charge was in flight.
+            if order.charge_reference != result.reference:
+                _refund(
+                    order,
+                    amount=order.total,
+                    key=f"order:{order.pk}:late-charge-refund",
+                    reference=result.reference,
+                    kind=LedgerEntry.Kind.REFUND,
+                )
+            return order.status == Status.QUEUED
+        now = timezone.now()
+        status_from = order.status
+        _move(
+            order,
+            Status.QUEUED,
+            paid_at=now,
+            release_at=now + timedelta(seconds=settings.FBS_CANCEL_WINDOW_SECONDS),
+            payment_method=method,
+            charge_reference=result.reference,
+        )
+        events.paid(order, user=user, method_label=method.masked, status_from=status_from)
+    return True
+
+
+def _refund(order: Order, *, amount: Decimal, key: str, kind: str, reference: str = "", line=None):
+    """Send money back through the gateway and the ledger, once per key."""
+    result = get_gateway().refund(
+        charge_reference=reference or order.charge_reference, amount=amount, idempotency_key=key
+    )
+    if not result.succeeded:
+        # The ledger records what FBS owes; Support settles a gateway that refuses by hand.
+        Order.objects.filter(pk=order.pk).update(needs_attention=True)
+        events.flagged(order, reason=f"the gateway refused a refund of ${amount}")
+    _, created = ledger_record(
+        affiliate=order.affiliate,
+        kind=kind,
+        amount=amount,
+        idempotency_key=key,
+        payment_method=order.payment_method,
+        gateway_reference=result.reference,
+        memo=order.number,
+        order=order,
+    )
+    if created:
+        events.refunded(
+            order, amount=amount, kind="Refund" if kind == "refund" else "Void refund", line=line
+        )
+
+
+# --- Cancel Request ---------------------------------------------------------------------------
+
+CANCELLED = "cancelled"
+TOO_LATE = "too_late"
+
+
+def order_cancel_request(*, order: Order, user=None, reason: str = "") -> str:
+    """The affiliate's Cancel Request: "cancelled" when it won, "too_late" when the order had
+    already left the queue. The same compare-and-set as the release: only one of them wins."""
+    reason = (reason or "").strip()[:300]
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        status_from = order.status
+        if status_from == Status.CANCELLED:
+            return CANCELLED  # asked twice: the first one won; nothing moves again
+        if status_from not in Order.CANCELLABLE or not _move(
+            order, Status.CANCELLED, cancelled_at=timezone.now()
+        ):
+            events.cancel_requested(
+                order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_from
+            )
+            return TOO_LATE
+        lines = list(order.lines.filter(committed=True))
+        _lock_items(line.item_id for line in lines)
+        _commit_stock(_quantities(lines), -1)
+        order.lines.filter(status=LineStatus.OPEN).update(
+            status=LineStatus.CANCELLED, committed=False
+        )
+        events.cancel_requested(
+            order, user=user, outcome=CANCELLED, reason=reason, status_from=status_from
+        )
+        if status_from == Status.QUEUED:
+            _refund(
+                order,
+                amount=order.total,
+                key=f"order:{order.pk}:refund",
+                kind=LedgerEntry.Kind.REFUND,
+            )
+        emails.order_cancelled(order)
+    return CANCELLED
+
+
+def _quantities(lines) -> dict[int, int]:
+    quantities = Counter()
+    for line in lines:
+        quantities[line.item_id] += line.qty
+    return quantities
+
+
+# --- Release ----------------------------------------------------------------------------------
+
+
+def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
+    """Release orders whose cancel window has closed; queue their fulfillment after commit."""
+    from orders.tasks import order_fulfill_task
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.QUEUED, release_at__lte=now)
+            .order_by("release_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not due:
+            return []
+        Order.objects.filter(pk__in=due, status=Status.QUEUED).update(
+            status=Status.PROCESSING,
+            released_at=now,
+            processing_started_at=now,
+            fulfillment_runs=F("fulfillment_runs") + 1,
+        )
+        for order in Order.objects.filter(pk__in=due):
+            events.released(order)
+        for order_id in due:
+            _on_commit_enqueue(order_fulfill_task, order_id)
+    return due
+
+
+def order_redispatch_stalled(*, now=None) -> list[int]:
+    """Hand out again orders whose fulfillment run died (a killed worker's task is not
+    redelivered by Redis for an hour); flag those that keep failing to Support."""
+    from orders.tasks import order_fulfill_task
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.FBS_PROCESSING_TIMEOUT_SECONDS)
+    redispatched = []
+    with transaction.atomic():
+        stalled = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PROCESSING, processing_started_at__lt=cutoff)
+            .order_by("processing_started_at")[:RELEASE_BATCH]
+        )
+        for order in stalled:
+            runs = order.fulfillment_runs + 1
+            Order.objects.filter(pk=order.pk).update(
+                processing_started_at=now, fulfillment_runs=runs
+            )
+            events.redispatched(order, runs=runs)
+            if runs > settings.FBS_MAX_FULFILLMENT_RUNS and not order.needs_attention:
+                Order.objects.filter(pk=order.pk).update(needs_attention=True)
+                events.flagged(order, reason=f"fulfillment did not finish after {runs - 1} runs")
+                emails.support_order_stuck(order, runs=runs - 1)
+            _on_commit_enqueue(order_fulfill_task, order.pk)
+            redispatched.append(order.pk)
+    return redispatched
+
+
+# --- Fulfillment ------------------------------------------------------------------------------
+
+
+def order_fulfill(*, order_id: int) -> str | None:
+    """Send each open line to a warehouse; settle the order. Safe to run twice or concurrently:
+    each line is decided by one compare-and-set, each warehouse answer is keyed."""
+    order = Order.objects.select_related("affiliate").filter(pk=order_id).first()
+    if order is None or order.status != Status.PROCESSING:
+        return None
+    for line in order.lines.filter(status=LineStatus.OPEN).select_related("item").order_by("pk"):
+        order_line_route(line=line, order=order)
+    return order_settle(order_id=order_id)
+
+
+def _candidates(line: OrderLine, order: Order) -> list[Stock]:
+    stock = list(
+        Stock.objects.filter(
+            item_id=line.item_id, warehouse__counts_in_stock=True, qty__gte=line.qty
+        ).select_related("warehouse")
+    )
+    stock.sort(
+        key=lambda s: (
+            distance_key(
+                from_state=s.warehouse.state,
+                from_postal=s.warehouse.postal_code,
+                to_state=order.ship_state,
+                to_postal=order.ship_postal_code,
+            ),
+            s.cost,
+            s.warehouse_id,
+        )
+    )
+    return stock
+
+
+def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Order):
+    key = f"line:{line.pk}:wh:{stock.warehouse_id}"
+    tries = settings.FBS_CONNECTOR_TRIES
+    for attempt in range(1, tries + 1):
+        try:
+            return connector.place(warehouse=stock.warehouse, line=line, idempotency_key=key)
+        except ConnectorError as exc:
+            with transaction.atomic():
+                SourcingAttempt.objects.create(
+                    line=line,
+                    warehouse=stock.warehouse,
+                    outcome=SourcingAttempt.Outcome.ERROR,
+                    unit_cost=stock.cost,
+                    message=str(exc)[:255],
+                )
+                events.sourcing(
+                    line,
+                    warehouse=stock.warehouse,
+                    outcome="error",
+                    second_source=False,
+                    extra_cost=None,
+                    message=f"{exc} (try {attempt} of {tries})",
+                )
+            if attempt < tries:
+                time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return None
+
+
+def order_line_route(*, line: OrderLine, order: Order) -> str:
+    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
+    whatever it costs; nobody: void and refund. Returns the line's new status."""
+    connector = get_connector()
+    tried = dict(
+        SourcingAttempt.objects.filter(line=line)
+        .exclude(outcome=SourcingAttempt.Outcome.ERROR)
+        .values_list("warehouse_id", "outcome")
+    )
+    first = SourcingAttempt.objects.filter(line=line).order_by("pk").first()
+    first_cost = first.unit_cost if first else None
+    for position, stock in enumerate(_candidates(line, order)):
+        if stock.warehouse_id in tried:
+            continue
+        if first_cost is None:
+            first_cost = stock.cost
+        second_source = position > 0 or first is not None
+        placement = _place_with_retries(connector, stock=stock, line=line, order=order)
+        if placement is None:
+            continue  # did not answer: on to the next warehouse
+        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
+        with transaction.atomic():
+            outcome = "accepted" if placement.accepted else "missed"
+            SourcingAttempt.objects.create(
+                line=line,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                unit_cost=stock.cost,
+                extra_cost=extra if placement.accepted else Decimal("0"),
+                message=placement.message,
+            )
+            events.sourcing(
+                line,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                extra_cost=extra,
+                message=placement.message,
+            )
+            if placement.accepted and _line_accept(line, stock, second_source, extra):
+                return LineStatus.FULFILLED
+    return order_line_void(line=line, order=order)
+
+
+def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Decimal) -> bool:
+    now = timezone.now()
+    _lock_items([line.item_id])
+    won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
+        status=LineStatus.FULFILLED,
+        warehouse=stock.warehouse,
+        unit_cost=stock.cost,
+        second_sourced=second_source,
+        extra_cost=extra,
+        decided_at=now,
+        committed=False,
+    )
+    if not won:
+        return False
+    # The goods have left that warehouse: its stock and the commitment drop together, so what
+    # is available does not move until the warehouse's next feed tells the truth.
+    Stock.objects.filter(pk=stock.pk).update(qty=F("qty") - line.qty)
+    Item.objects.filter(pk=line.item_id).update(
+        stock_qty=F("stock_qty") - line.qty, committed_qty=F("committed_qty") - line.qty
+    )
+    return True
+
+
+def order_line_void(*, line: OrderLine, order: Order) -> str:
+    """Nobody can fill the line: void it and refund it at once."""
+    with transaction.atomic():
+        _lock_items([line.item_id])
+        now = timezone.now()
+        won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
+            status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
+        )
+        if not won:
+            return OrderLine.objects.get(pk=line.pk).status
+        _commit_stock({line.item_id: line.qty}, -1)
+        line.refresh_from_db()
+        events.line_voided(line)
+        # A line charged again by a reversal is refunded against that charge.
+        _refund(
+            order,
+            amount=line.line_total,
+            reference=line.charge_reference,
+            key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
+            kind=LedgerEntry.Kind.VOID,
+            line=line,
+        )
+        emails.line_voided(order, line)
+    return LineStatus.VOIDED
+
+
+def order_settle(*, order_id: int) -> str | None:
+    """When no line is open any more, move the order to what its lines say."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        if order.status != Status.PROCESSING or order.lines.filter(status=LineStatus.OPEN).exists():
+            return None
+        statuses = set(order.lines.values_list("status", flat=True))
+        filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
+        unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
+        if LineStatus.SPECIAL_ORDER in statuses:
+            target = Status.SPECIAL_ORDER
+        elif filled and unfilled:
+            target = Status.PARTIALLY_VOIDED
+        elif filled:
+            target = Status.FULFILLED
+        else:
+            target = Status.VOIDED
+        status_from = order.status
+        _move(order, target, decided_at=timezone.now(), processing_started_at=None)
+        events.settled(order, status_from=status_from)
+        return target
+
+
+# --- Special orders ---------------------------------------------------------------------------
+
+
+def order_special_order_request(*, order: Order, line_id: int, user=None) -> OrderLine:
+    """The buyer agreed to wait: keep a voided line open until stock appears."""
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        line = order.lines.get(pk=line_id)
+        if line.status != LineStatus.VOIDED:
+            raise OrderStatusError("Only a line FBS voided can become a special order.")
+        status_from = order.status
+        if order.status != Status.SPECIAL_ORDER:
+            _move(order, Status.SPECIAL_ORDER)
+        OrderLine.objects.filter(pk=line.pk, status=LineStatus.VOIDED).update(
+            status=LineStatus.SPECIAL_ORDER
+        )
+        line.status = LineStatus.SPECIAL_ORDER
+        events.special_order_requested(line, user=user, status_from=status_from)
+    return line
+
+
+def _status_without_special_orders(order: Order) -> str:
+    statuses = set(order.lines.values_list("status", flat=True))
+    if LineStatus.SPECIAL_ORDER in statuses:
+        return Status.SPECIAL_ORDER
+    if statuses & {LineStatus.FULFILLED}:
+        return Status.PARTIALLY_VOIDED
+    if statuses & {LineStatus.SHIPPED}:
+        return Status.SHIPPED
+    return Status.CANCELLED
+
+
+def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> OrderLine:
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        line = order.lines.get(pk=line_id)
+        if line.status != LineStatus.SPECIAL_ORDER:
+            raise OrderStatusError("This line is not an open special order.")
+        OrderLine.objects.filter(pk=line.pk).update(status=LineStatus.VOIDED)
+        line.status = LineStatus.VOIDED
+        status_from = order.status
+        target = _status_without_special_orders(order)
+        if target != order.status:
+            _move(order, target)
+        events.special_order_withdrawn(line, user=user, status_from=status_from)
+    return line
+
+
+def special_orders_restock() -> list[int]:
+    """Special-order lines whose item has stock again: reverse the refund (charge again) and send
+    them to fulfillment. A failed charge leaves the line open and tells the affiliate."""
+    from orders.tasks import order_fulfill_task
+
+    restarted = []
+    lines = (
+        OrderLine.objects.filter(status=LineStatus.SPECIAL_ORDER, item__available_qty__gte=F("qty"))
+        .select_related("order__affiliate", "order__payment_method")
+        .order_by("pk")
+    )
+    for line in lines:
+        order = line.order
+        method = order.payment_method
+        if method is None or not method.is_valid():
+            method = affiliate_default_payment_method(affiliate=order.affiliate)
+        cycle = line.reversal_attempts_done
+        if method is None:
+            result_ok, message, reference = False, "no valid payment method on file", ""
+        else:
+            result = get_gateway().charge(
+                token=method.gateway_token,
+                amount=line.line_total,
+                idempotency_key=f"line:{line.pk}:reversal:{cycle}:{line.reversal_attempts}",
+            )
+            result_ok, message, reference = result.succeeded, result.message, result.reference
+        with transaction.atomic():
+            order = _lock_order(order.pk)
+            line = order.lines.select_for_update().get(pk=line.pk)
+            if line.status != LineStatus.SPECIAL_ORDER:
+                continue
+            if not result_ok:
+                OrderLine.objects.filter(pk=line.pk).update(
+                    reversal_attempts=F("reversal_attempts") + 1
+                )
+                events.reversal_failed(line, message=message)
+                emails.reversal_failed(order, line, message=message)
+                continue
+            items = _lock_items([line.item_id])
+            ledger_record(
+                affiliate=order.affiliate,
+                kind=LedgerEntry.Kind.REVERSAL,
+                amount=line.line_total,
+                idempotency_key=f"order:{order.pk}:line:{line.pk}:reversal:{cycle}",
+                payment_method=method,
+                gateway_reference=reference,
+                memo=order.number,
+                order=order,
+            )
+            if items[line.item_id].available_qty < line.qty:
+                # Sold out again while we charged: keep the money moved only once and retry the
+                # line the next time stock appears. (The ledger row stands for the next cycle.)
+                continue
+            _commit_stock({line.item_id: line.qty}, +1)
+            OrderLine.objects.filter(pk=line.pk).update(
+                status=LineStatus.OPEN,
+                committed=True,
+                reversal_attempts_done=F("reversal_attempts_done") + 1,
+                charge_reference=reference,
+            )
+            status_from = order.status
+            if order.status != Status.PROCESSING:
+                _move(
+                    order,
+                    Status.PROCESSING,
+                    processing_started_at=timezone.now(),
+                    fulfillment_runs=order.fulfillment_runs + 1,
+                )
+            events.reversal(line, amount=line.line_total, status_from=status_from)
+            _on_commit_enqueue(order_fulfill_task, order.pk)
+            restarted.append(line.pk)
+    return restarted
+
+
+# --- Shipping ---------------------------------------------------------------------------------
+
+
+def shipments_poll() -> int:
+    """Ask warehouses for tracking of accepted lines; an order whose every filled line has
+    shipped becomes shipped."""
+    connector = get_connector()
+    shipped = 0
+    lines = OrderLine.objects.filter(status=LineStatus.FULFILLED).select_related(
+        "warehouse", "order"
+    )
+    for line in lines.order_by("pk")[:1000]:
+        tracking = connector.tracking(
+            warehouse=line.warehouse, idempotency_key=f"line:{line.pk}:wh:{line.warehouse_id}"
+        )
+        if not tracking:
+            continue
+        with transaction.atomic():
+            order = _lock_order(line.order_id)
+            if not OrderLine.objects.filter(pk=line.pk, status=LineStatus.FULFILLED).update(
+                status=LineStatus.SHIPPED, tracking_number=tracking
+            ):
+                continue
+            line.tracking_number = tracking
+            events.line_shipped(line)
+            shipped += 1
+            statuses = set(order.lines.values_list("status", flat=True))
+            done = statuses <= {LineStatus.SHIPPED, LineStatus.VOIDED, LineStatus.CANCELLED}
+            if done and order.status in (Status.FULFILLED, Status.PARTIALLY_VOIDED):
+                status_from = order.status
+                _move(order, Status.SHIPPED, shipped_at=timezone.now())
+                events.shipped(order, status_from=status_from)
+    return shipped

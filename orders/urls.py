@@ -1,0 +1,5 @@
+from django.urls import path  # noqa: F401 - patterns are added by the orders pages
+
+app_name = "orders"
+
+urlpatterns = []
