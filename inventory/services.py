@@ -59,18 +59,18 @@ def _copy_text(value: str) -> str:
 
 
 def _create_temp(cursor, name: str, columns: str) -> None:
+    # Dropped explicitly at the end too: an import inside a longer transaction (a test, a batch)
+    # must not find the previous import's table; ON COMMIT DROP is the safety net on a crash.
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
     if _is_postgres():
         cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
     else:
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
         cursor.execute(f"CREATE TEMP TABLE {name} ({columns})")
 
 
 def _drop_temp(cursor, *names: str) -> None:
-    # PostgreSQL drops them at commit; SQLite keeps temp tables for the connection.
-    if not _is_postgres():
-        for name in names:
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    for name in names:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 STAGING_COLUMNS = "line_code, part_number, part_number_norm, qty, cost, description"
@@ -225,6 +225,8 @@ def feed_import_run(
     feed_import.items_created = counts.get("items_created", 0)
     feed_import.items_changed = counts.get("items_changed", 0)
     feed_import.save()
+    if feed_import.status == FeedImport.Status.APPLIED and feed_import.items_changed:
+        _special_orders_recheck()
     logger.debug(
         "Feed import %s %s: %s rows, %s rejected, %s items changed in %.2fs",
         feed_import.pk,
@@ -235,6 +237,20 @@ def feed_import_run(
         time.monotonic() - started,
     )
     return feed_import
+
+
+def _special_orders_recheck() -> None:
+    """New stock may be what a special order waits for: let orders look (after commit)."""
+    from orders.tasks import special_orders_restock_task
+
+    def send():
+        try:
+            special_orders_restock_task.delay()
+        except Exception:
+            # Beat runs the same check every few minutes; a broker outage only delays it.
+            logger.exception("Could not queue the special-order check")
+
+    transaction.on_commit(send)
 
 
 def _apply_feed(warehouse: Warehouse, fileobj, report: FeedReport, count_bytes) -> dict:

@@ -184,6 +184,8 @@ class SourcingAttempt(models.Model):
     line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="attempts")
     warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="+")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    # Which try of the line: 0 first, 1 after its first special-order reversal, and so on.
+    cycle = models.PositiveIntegerField(default=0)
     second_source = models.BooleanField(default=False)
     unit_cost = models.DecimalField(max_digits=10, decimal_places=2)
     extra_cost = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))

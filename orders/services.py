@@ -523,7 +523,7 @@ def _candidates(line: OrderLine, order: Order) -> list[Stock]:
 
 
 def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Order):
-    key = f"line:{line.pk}:wh:{stock.warehouse_id}"
+    key = f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
     tries = settings.FBS_CONNECTOR_TRIES
     for attempt in range(1, tries + 1):
         try:
@@ -532,6 +532,7 @@ def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Orde
             with transaction.atomic():
                 SourcingAttempt.objects.create(
                     line=line,
+                    cycle=line.reversal_attempts_done,
                     warehouse=stock.warehouse,
                     outcome=SourcingAttempt.Outcome.ERROR,
                     unit_cost=stock.cost,
@@ -554,12 +555,13 @@ def order_line_route(*, line: OrderLine, order: Order) -> str:
     """The closest warehouse that stocks the line first; on a miss, every other one with stock,
     whatever it costs; nobody: void and refund. Returns the line's new status."""
     connector = get_connector()
+    this_cycle = SourcingAttempt.objects.filter(line=line, cycle=line.reversal_attempts_done)
     tried = dict(
-        SourcingAttempt.objects.filter(line=line)
-        .exclude(outcome=SourcingAttempt.Outcome.ERROR)
-        .values_list("warehouse_id", "outcome")
+        this_cycle.exclude(outcome=SourcingAttempt.Outcome.ERROR).values_list(
+            "warehouse_id", "outcome"
+        )
     )
-    first = SourcingAttempt.objects.filter(line=line).order_by("pk").first()
+    first = this_cycle.order_by("pk").first()
     first_cost = first.unit_cost if first else None
     for position, stock in enumerate(_candidates(line, order)):
         if stock.warehouse_id in tried:
@@ -575,6 +577,7 @@ def order_line_route(*, line: OrderLine, order: Order) -> str:
             outcome = "accepted" if placement.accepted else "missed"
             SourcingAttempt.objects.create(
                 line=line,
+                cycle=line.reversal_attempts_done,
                 warehouse=stock.warehouse,
                 outcome=outcome,
                 second_source=second_source,
@@ -802,7 +805,8 @@ def shipments_poll() -> int:
     )
     for line in lines.order_by("pk")[:1000]:
         tracking = connector.tracking(
-            warehouse=line.warehouse, idempotency_key=f"line:{line.pk}:wh:{line.warehouse_id}"
+            warehouse=line.warehouse,
+            idempotency_key=f"line:{line.pk}:wh:{line.warehouse_id}:{line.reversal_attempts_done}",
         )
         if not tracking:
             continue

@@ -249,6 +249,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in (_queue_dir, VAR_DIR / "broker-control"):
         _folder.mkdir(parents=True, exist_ok=True)
+# Tests give each run its own queue, so no stale task from another run reaches their worker.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

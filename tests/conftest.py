@@ -47,7 +47,12 @@ def _browser_missing() -> str | None:
     return None
 
 
-CHECKS = {"postgres": _postgres_missing, "redis": _redis_missing, "browser": _browser_missing}
+CHECKS = {
+    "postgres": _postgres_missing,
+    "redis": _redis_missing,
+    "celery": lambda: _postgres_missing() or _redis_missing(),
+    "browser": _browser_missing,
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,8 +70,27 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def celery_sent(request, monkeypatch):
+    """Tasks queued during a test are recorded here instead of reaching a broker, so no test
+    leaves work behind for the real worker of another. Tests marked `celery` use the real one."""
+    sent = []
+    if request.node.get_closest_marker("celery"):
+        yield sent
+        return
+    from celery.app.task import Task
+
+    def record(self, args=None, kwargs=None, **options):
+        sent.append((self.name, tuple(args or ()), dict(kwargs or {})))
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    yield sent
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords_and_clean_cache(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The sandbox warehouse misses 2% of lines by default; a test that wants misses says so.
+    settings.FBS_SANDBOX_MISS_RATE = 0
     from django.core.cache import cache
 
     # Throttle counters live in the cache; each test starts with none.

@@ -1,0 +1,57 @@
+"""The real thing: Celery worker and beat processes on Redis and PostgreSQL, a window of seconds."""
+
+import pytest
+
+from orders import services
+from orders.models import Order
+from payments.models import LedgerEntry
+from tests.celery_processes import celery_processes, wait_for
+from tests.factories import CardFactory, UserFactory, import_feed
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+
+SHIP = {"name": "A", "address1": "1 St", "city": "Austin", "state": "TX", "postal_code": "73301"}
+WINDOW = 3  # seconds: the published 30 minutes, shortened through the setting
+
+
+def place(user, n):
+    return services.order_place(
+        affiliate=user.affiliate, user=user, marketplace="ebay",
+        marketplace_order_id=f"C-{n}", ship_to=SHIP,
+        lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
+    )  # fmt: skip
+
+
+def status(order):
+    return Order.objects.values_list("status", flat=True).get(pk=order.pk)
+
+
+def test_worker_and_beat_release_fulfill_and_cancel_by_the_window(settings):
+    settings.FBS_CANCEL_WINDOW_SECONDS = WINDOW
+    import_feed("WH1", [("ACD", "P1", 50, "5.00")])
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate)
+
+    with celery_processes(
+        FBS_CANCEL_WINDOW_SECONDS=WINDOW, FBS_RELEASE_SWEEP_SECONDS=0.5, FBS_SANDBOX_MISS_RATE=0
+    ):
+        released = place(user, 1)
+        cancelled_in_time = place(user, 2)
+        too_late = place(user, 3)
+
+        # a cancel inside the window wins
+        assert services.order_cancel_request(order=cancelled_in_time, user=user) == "cancelled"
+
+        # beat releases the others when the window closes; the worker fulfills them
+        wait_for(lambda: status(released) == "fulfilled", timeout=60, what="fulfillment")
+        wait_for(lambda: status(too_late) != "queued", timeout=30, what="release")
+
+        # a cancel after the window is too late
+        assert services.order_cancel_request(order=too_late, user=user) == "too_late"
+        wait_for(lambda: status(too_late) == "fulfilled", timeout=30, what="fulfillment")
+
+    assert status(cancelled_in_time) == "cancelled"
+    for order in (released, too_late):
+        kinds = list(LedgerEntry.objects.filter(order=order).values_list("kind", flat=True))
+        assert kinds == ["charge"]
+        assert Order.objects.get(pk=order.pk).events.filter(kind="released").count() == 1

@@ -1,0 +1,87 @@
+"""Cancel Request against the release, at the same instant, on PostgreSQL with real threads."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from inventory.models import Item
+from orders import services
+from orders.models import Order
+from payments.models import LedgerEntry
+from tests.factories import CardFactory, UserFactory, import_feed
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ROUNDS = 200
+
+
+def test_cancel_and_release_race_exactly_one_wins_every_time():
+    import_feed("WH1", [("ACD", "P1", 100_000, "5.00")])
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate)
+    ship = {
+        "name": "A",
+        "address1": "1 St",
+        "city": "Austin",
+        "state": "TX",
+        "postal_code": "73301",
+    }
+    orders = [
+        services.order_place(
+            affiliate=user.affiliate,
+            user=user,
+            marketplace="ebay",
+            marketplace_order_id=f"R-{n}",
+            ship_to=ship,
+            lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
+        )
+        for n in range(ROUNDS)
+    ]
+    # None is due yet; each round makes one order due and races its cancel against the sweep.
+    Order.objects.update(release_at=timezone.now() + timedelta(days=1))
+    outcomes = []
+
+    for order in orders:
+        Order.objects.filter(pk=order.pk).update(release_at=timezone.now() - timedelta(seconds=1))
+        barrier = threading.Barrier(2)
+        result = {}
+
+        def cancel(order=order, result=result, barrier=barrier):
+            barrier.wait()
+            result["cancel"] = services.order_cancel_request(order=order, user=user)
+            connection.close()
+
+        def release(result=result, barrier=barrier):
+            barrier.wait()
+            result["released"] = services.order_release_due()
+            connection.close()
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=release)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        outcomes.append((order.pk, result["cancel"], order.pk in result["released"]))
+
+    cancelled = released = 0
+    for order_id, cancel_outcome, was_released in outcomes:
+        order = Order.objects.get(pk=order_id)
+        kinds = sorted(LedgerEntry.objects.filter(order=order).values_list("kind", flat=True))
+        if cancel_outcome == "cancelled":
+            cancelled += 1
+            assert not was_released
+            assert order.status == Order.Status.CANCELLED
+            assert kinds == ["charge", "refund"]
+        else:
+            released += 1
+            assert was_released
+            assert order.status == Order.Status.PROCESSING
+            assert kinds == ["charge"]
+            assert order.events.filter(kind="cancel_request", data__outcome="too_late").exists()
+    assert cancelled + released == ROUNDS
+    # Committed stock is exactly the released, not yet fulfilled, orders.
+    assert Item.objects.get(part_number="P1").committed_qty == released
+    print(f"race: {cancelled} cancels won, {released} releases won")  # noqa: T201

@@ -1,0 +1,546 @@
+"""The order rules, tested on the services directly."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from affiliates.services import payment_method_add_card, payment_method_set_default
+from inventory.models import Item, Warehouse
+from inventory.services import warehouse_register
+from orders import services
+from orders.connectors import ConnectorError, Placement
+from orders.errors import OrderRefusedError, OrderStatusError
+from orders.models import Order, OrderLine, SourcingAttempt
+from payments.models import LedgerEntry
+from payments.selectors import ledger_balance
+from tests.factories import CardFactory, UserFactory, import_feed
+
+pytestmark = pytest.mark.django_db
+
+SHIP_TX = {"name": "Ann Buyer", "address1": "1 Main St", "city": "Plano", "state": "TX",
+           "postal_code": "75024"}  # fmt: skip
+
+
+@pytest.fixture
+def stock():
+    warehouse_register(code="TX1", state="TX", postal_code="75001")
+    warehouse_register(code="CA1", state="CA", postal_code="90001")
+    warehouse_register(code="NY1", state="NY", postal_code="10001")
+    import_feed("TX1", [("ACD", "P1", 5, "12.00"), ("ACD", "P2", 5, "3.00")])
+    import_feed("CA1", [("ACD", "P1", 5, "10.00"), ("ACD", "P2", 5, "2.00")])
+    import_feed("NY1", [("ACD", "P1", 5, "30.00")])
+
+
+@pytest.fixture
+def user(stock):
+    user = UserFactory(affiliate__min_stock=2)
+    CardFactory(affiliate=user.affiliate)
+    return user
+
+
+def place(user, *lines, marketplace_order_id="M-1", **kwargs):
+    return services.order_place(
+        affiliate=user.affiliate,
+        user=user,
+        marketplace="ebay",
+        marketplace_order_id=marketplace_order_id,
+        ship_to=SHIP_TX,
+        lines=[{"line_code": "ACD", "part_number": p, "qty": q} for p, q in lines or [("P1", 1)]],
+        **kwargs,
+    )
+
+
+def release(order):
+    released = services.order_release_due(now=order.release_at + timedelta(seconds=1))
+    order.refresh_from_db()
+    return released
+
+
+def ledger(order):
+    return sorted((e.kind, e.amount) for e in LedgerEntry.objects.filter(order=order))
+
+
+class ScriptedConnector:
+    """A warehouse connector whose answers the test sets: 'CODE' or 'CODE:PART' -> 'miss' or
+    'error'; anything else is accepted."""
+
+    script: dict = {}
+    calls: list = []
+
+    def place(self, *, warehouse, line, idempotency_key):
+        ScriptedConnector.calls.append(warehouse.code)
+        answer = self.script.get(
+            f"{warehouse.code}:{line.part_number}", self.script.get(warehouse.code, "accept")
+        )
+        if answer == "error":
+            raise ConnectorError(f"{warehouse.code} timed out")
+        return Placement(answer == "accept", "accepted." if answer == "accept" else "no stock.")
+
+    def tracking(self, *, warehouse, idempotency_key):
+        return "TRACK-" + idempotency_key
+
+
+@pytest.fixture
+def scripted(settings):
+    settings.FBS_WAREHOUSE_CONNECTOR = "tests.test_orders_services.ScriptedConnector"
+    settings.FBS_CONNECTOR_BACKOFF_SECONDS = 0
+    ScriptedConnector.script = {}
+    ScriptedConnector.calls = []
+    return ScriptedConnector
+
+
+# --- placing and paying -----------------------------------------------------------------------
+
+
+def test_order_place_with_card_on_file_is_charged_and_queued_for_the_window(user, settings):
+    order = place(user, ("P1", 2))
+
+    assert order.status == Order.Status.QUEUED
+    assert order.total == Decimal("24.00")  # 2 x (10.00 cheapest cost x 1.20)
+    assert order.release_at - order.paid_at == timedelta(seconds=settings.FBS_CANCEL_WINDOW_SECONDS)
+    assert ledger(order) == [("charge", Decimal("24.00"))]
+    assert [e.kind for e in order.events.all()] == ["placed", "paid"]
+    assert order.min_stock_at_placement == 2
+    assert order.card_on_file_at_placement is True
+
+
+def test_order_place_commits_stock_for_everyone_at_once(user):
+    place(user, ("P1", 4))
+
+    item = Item.objects.get(part_number="P1")
+    assert (item.stock_qty, item.committed_qty, item.available_qty) == (15, 4, 11)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([("NOPE", 1)], "not in your catalog"),
+        ([("P1", 16)], "Only 15"),
+        ([("P1", 10), ("P1", 6)], "16 asked"),  # the same item twice counts together
+        ([("P1", 0)], "Qty must be"),
+    ],
+)
+def test_order_place_refused_lines_say_why_and_nothing_is_kept(user, lines, message):
+    with pytest.raises(OrderRefusedError) as refused:
+        place(user, *lines)
+
+    assert message in " ".join(p["message"] for p in refused.value.problems)
+    assert not Order.objects.exists()
+    assert Item.objects.get(part_number="P1").committed_qty == 0
+    assert not LedgerEntry.objects.exists()
+
+
+def test_order_place_hidden_item_is_refused_like_an_unknown_one(user):
+    import_feed("TX1", [("ACD", "LOW", 1, "1.00")])
+
+    with pytest.raises(OrderRefusedError, match="not placed") as refused:
+        place(user, ("LOW", 1))
+
+    assert "not in your catalog" in refused.value.problems[0]["message"]
+
+
+def test_order_place_affiliates_min_stock_applies(stock):
+    user = UserFactory(affiliate__min_stock=20)
+
+    with pytest.raises(OrderRefusedError):
+        place(user, ("P2", 1))  # 10 available: below this affiliate's min stock
+
+
+def test_order_place_same_marketplace_number_twice_is_refused(user):
+    place(user)
+
+    with pytest.raises(OrderRefusedError) as refused:
+        place(user)
+
+    assert "already sent" in refused.value.problems[0]["message"]
+    assert Order.objects.count() == 1
+
+
+def test_order_place_without_payment_method_waits_and_window_starts_at_payment(stock, settings):
+    user = UserFactory()
+
+    order = place(user)
+    assert order.status == Order.Status.AWAITING_PAYMENT
+    assert order.release_at is None
+    CardFactory(affiliate=user.affiliate)
+    assert services.order_pay(order=order, user=user)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.QUEUED
+    assert order.release_at == order.paid_at + timedelta(seconds=settings.FBS_CANCEL_WINDOW_SECONDS)
+
+
+def test_order_pay_declined_leaves_it_waiting_and_next_try_is_a_new_charge(stock):
+    user = UserFactory()
+    declining = payment_method_add_card(
+        affiliate=user.affiliate, number="4000000000000341", exp_month=12, exp_year=2039
+    )
+    order = place(user)
+
+    assert order.status == Order.Status.AWAITING_PAYMENT
+    assert order.payment_attempts == 1
+    assert "declined" in order.events.get(kind="payment_declined").message
+    good = CardFactory(affiliate=user.affiliate, is_default=False)
+    payment_method_set_default(affiliate=user.affiliate, payment_method_id=good.pk)
+
+    assert services.order_pay(order=order, user=user)
+    assert ledger(order) == [("charge", order.total)]
+    assert declining.pk != good.pk
+
+
+# --- Cancel Request ---------------------------------------------------------------------------
+
+
+def test_cancel_request_in_the_window_cancels_refunds_and_uncommits(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
+    order = place(user, ("P1", 3))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.order_cancel_request(order=order, user=user, reason="buyer changed mind")
+
+    order.refresh_from_db()
+    assert outcome == "cancelled"
+    assert order.status == Order.Status.CANCELLED
+    assert ledger(order) == [("charge", order.total), ("refund", order.total)]
+    assert Item.objects.get(part_number="P1").committed_qty == 0
+    assert set(order.lines.values_list("status", flat=True)) == {"cancelled"}
+    event = order.events.get(kind="cancel_request")
+    assert (event.data["outcome"], event.actor) == ("cancelled", "affiliate")
+    assert "buyer changed mind" in event.message
+    assert "cancelled" in mailoutbox[0].subject
+
+
+def test_cancel_request_twice_refunds_once(user):
+    order = place(user)
+
+    assert services.order_cancel_request(order=order, user=user) == "cancelled"
+    assert services.order_cancel_request(order=order, user=user) == "cancelled"
+
+    assert ledger(order) == [("charge", order.total), ("refund", order.total)]
+
+
+def test_cancel_request_unpaid_order_owes_no_refund(stock):
+    user = UserFactory()
+    order = place(user)
+
+    assert services.order_cancel_request(order=order, user=user) == "cancelled"
+    assert ledger(order) == []
+
+
+def test_cancel_request_after_release_is_too_late_and_recorded(user):
+    order = place(user)
+    release(order)
+
+    outcome = services.order_cancel_request(order=order, user=user, reason="late")
+
+    order.refresh_from_db()
+    assert outcome == "too_late"
+    assert order.status == Order.Status.PROCESSING
+    assert ledger(order) == [("charge", order.total)]
+    assert order.events.filter(kind="cancel_request", data__outcome="too_late").count() == 1
+
+
+def test_release_waits_for_the_window(user):
+    order = place(user)
+
+    assert services.order_release_due(now=order.release_at - timedelta(seconds=1)) == []
+    assert release(order) == [order.pk]
+    assert order.status == Order.Status.PROCESSING
+    assert release(order) == []  # never released twice
+
+
+def test_release_queues_fulfillment_after_commit(user, django_capture_on_commit_callbacks):
+    order = place(user)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.order_release_due(now=order.release_at + timedelta(seconds=1))
+
+    assert len(callbacks) == 1
+
+
+# --- fulfillment ------------------------------------------------------------------------------
+
+
+def test_fulfill_sends_each_line_to_the_closest_warehouse(user):
+    order = place(user, ("P1", 1))
+    release(order)
+
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.FULFILLED
+
+    line = order.lines.get()
+    assert line.warehouse.code == "TX1"  # closest to Plano, TX, though CA1 is cheaper
+    assert not line.second_sourced
+    stock = Item.objects.get(part_number="P1")
+    assert (stock.stock_qty, stock.committed_qty, stock.available_qty) == (14, 0, 14)
+
+
+def test_fulfill_cost_breaks_a_distance_tie(user):
+    warehouse_register(code="TX2", state="TX", postal_code="75001")
+    import_feed("TX2", [("ACD", "P1", 5, "11.00")])
+    order = place(user, ("P1", 1))
+    release(order)
+
+    services.order_fulfill(order_id=order.pk)
+
+    assert order.lines.get().warehouse.code == "TX2"
+
+
+def test_fulfill_second_sources_a_miss_and_records_extra_cost(user, scripted):
+    scripted.script = {"TX1": "miss"}
+    order = place(user, ("P1", 2))
+    release(order)
+
+    services.order_fulfill(order_id=order.pk)
+
+    line = order.lines.get()
+    attempts = list(line.attempts.values_list("warehouse__code", "outcome", "second_source"))
+    assert attempts == [("TX1", "missed", False), ("CA1", "accepted", True)]
+    assert line.second_sourced
+    assert line.extra_cost == Decimal("0.00")  # CA1 is cheaper than TX1: nothing extra
+    assert order.events.filter(kind="sourcing_missed").exists()
+
+
+def test_fulfill_second_source_regardless_of_price(user, scripted):
+    scripted.script = {"TX1": "miss", "CA1": "miss"}
+    order = place(user, ("P1", 2))
+    release(order)
+
+    services.order_fulfill(order_id=order.pk)
+
+    line = order.lines.get()
+    assert line.warehouse.code == "NY1"
+    assert line.extra_cost == Decimal("36.00")  # (30.00 - 12.00) x 2, absorbed by FBS
+
+
+def test_fulfill_nobody_can_fill_voids_and_refunds_at_once(
+    user, scripted, mailoutbox, django_capture_on_commit_callbacks
+):
+    scripted.script = {"TX1": "miss", "CA1": "miss", "NY1": "miss"}
+    order = place(user, ("P1", 1))
+    release(order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.order_fulfill(order_id=order.pk) == Order.Status.VOIDED
+
+    line = order.lines.get()
+    assert line.status == OrderLine.Status.VOIDED
+    assert ledger(order) == [("charge", order.total), ("void", order.total)]
+    assert Item.objects.get(part_number="P1").committed_qty == 0
+    assert "special order" in mailoutbox[-1].body
+
+
+def test_fulfill_partial_void_refunds_only_the_void_line(user, scripted):
+    scripted.script = {"TX1:P1": "miss", "CA1:P1": "miss", "NY1:P1": "miss"}
+    order = place(user, ("P1", 1), ("P2", 2))
+    release(order)
+
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.PARTIALLY_VOIDED
+
+    p1, p2 = order.lines.get(part_number="P1"), order.lines.get(part_number="P2")
+    assert (p1.status, p2.status) == ("voided", "fulfilled")
+    assert ledger(order) == sorted([("charge", order.total), ("void", p1.line_total)])
+
+
+def test_fulfill_run_twice_moves_no_money_twice(user, scripted):
+    scripted.script = {"TX1": "miss", "CA1": "miss", "NY1": "miss"}
+    order = place(user, ("P1", 1), ("P2", 1))
+    release(order)
+
+    services.order_fulfill(order_id=order.pk)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PROCESSING)  # a replayed task
+    services.order_fulfill(order_id=order.pk)
+
+    assert LedgerEntry.objects.filter(order=order, kind="void").count() == 2
+    assert SourcingAttempt.objects.filter(line__order=order).count() == 5
+
+
+def test_fulfill_after_a_crash_between_lines_finishes_the_rest(user):
+    order = place(user, ("P1", 1), ("P2", 1))
+    release(order)
+    first = order.lines.order_by("pk").first()
+
+    services.order_line_route(line=first, order=order)  # the worker died after this line
+    services.order_fulfill(order_id=order.pk)
+
+    assert set(order.lines.values_list("status", flat=True)) == {"fulfilled"}
+    assert SourcingAttempt.objects.filter(line=first).count() == 1
+    assert ledger(order) == [("charge", order.total)]
+
+
+def test_fulfill_warehouse_that_times_out_is_tried_three_times_then_the_next(user, scripted):
+    scripted.script = {"TX1": "error"}
+    order = place(user, ("P1", 1))
+    release(order)
+
+    services.order_fulfill(order_id=order.pk)
+
+    line = order.lines.get()
+    assert scripted.calls == ["TX1", "TX1", "TX1", "CA1"]
+    assert line.warehouse.code == "CA1"
+    assert order.events.filter(kind="sourcing_error").count() == 3
+
+
+def test_fulfill_every_warehouse_erroring_ends_in_a_void_not_a_loop(user, scripted):
+    scripted.script = {"TX1": "error", "CA1": "error", "NY1": "error"}
+    order = place(user, ("P1", 1))
+    release(order)
+
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.VOIDED
+    assert len(scripted.calls) == 9
+
+
+# --- stalled runs -----------------------------------------------------------------------------
+
+
+def test_stalled_processing_is_handed_out_again_then_flagged(
+    user, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.FBS_MAX_FULFILLMENT_RUNS = 2
+    order = place(user)
+    release(order)
+    later = order.processing_started_at
+    for _ in range(2):
+        later += timedelta(seconds=settings.FBS_PROCESSING_TIMEOUT_SECONDS + 1)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.order_redispatch_stalled(now=later) == [order.pk]
+
+    order.refresh_from_db()
+    assert order.needs_attention
+    assert order.events.filter(kind="redispatched").count() == 2
+    assert order.events.filter(kind="flagged").exists()
+    assert any("stuck" in m.subject for m in mailoutbox)
+
+
+def test_fresh_processing_is_not_redispatched(user):
+    order = place(user)
+    release(order)
+
+    assert services.order_redispatch_stalled(now=timezone.now()) == []
+
+
+# --- special orders ---------------------------------------------------------------------------
+
+
+def voided_order(user, scripted):
+    scripted.script = {"TX1": "miss", "CA1": "miss", "NY1": "miss"}
+    order = place(user, ("P1", 1))
+    release(order)
+    services.order_fulfill(order_id=order.pk)
+    scripted.script = {}
+    order.refresh_from_db()
+    return order
+
+
+def test_special_order_from_void_to_reversal_to_fulfilled(user, scripted):
+    order = voided_order(user, scripted)
+    line = order.lines.get()
+
+    services.order_special_order_request(order=order, line_id=line.pk, user=user)
+    order.refresh_from_db()
+    assert order.status == Order.Status.SPECIAL_ORDER
+
+    # stock is already there (the connector missed, the feed says 15): the check reverses it
+    assert services.special_orders_restock() == [line.pk]
+    order.refresh_from_db()
+    assert order.status == Order.Status.PROCESSING
+    assert ledger(order) == sorted(
+        [("charge", order.total), ("void", order.total), ("reversal", order.total)]
+    )
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.FULFILLED
+    assert ledger_balance(affiliate_id=user.affiliate_id) == order.total
+
+
+def test_special_order_waits_until_an_import_brings_stock(user, scripted):
+    order = voided_order(user, scripted)
+    line = order.lines.get()
+    for code in ("TX1", "CA1", "NY1"):
+        import_feed(code, [("ACD", "P1", 0, "10.00")])
+    services.order_special_order_request(order=order, line_id=line.pk, user=user)
+
+    assert services.special_orders_restock() == []
+    import_feed("CA1", [("ACD", "P1", 3, "10.00")])
+    assert services.special_orders_restock() == [line.pk]
+
+
+def test_special_order_failed_reversal_stays_open_and_tells_the_affiliate(
+    user, scripted, mailoutbox, django_capture_on_commit_callbacks
+):
+    order = voided_order(user, scripted)
+    line = order.lines.get()
+    services.order_special_order_request(order=order, line_id=line.pk, user=user)
+    declining = payment_method_add_card(
+        affiliate=user.affiliate, number="4000000000000341", exp_month=12, exp_year=2039,
+        make_default=True,
+    )  # fmt: skip
+    order.payment_method.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.special_orders_restock() == []
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SPECIAL_ORDER
+    assert order.events.filter(kind="reversal_failed").exists()
+    assert "waiting for payment" in mailoutbox[-1].subject
+    assert not LedgerEntry.objects.filter(order=order, kind="reversal").exists()
+    assert declining.is_default
+
+
+def test_special_order_withdrawn_ends_cancelled(user, scripted):
+    order = voided_order(user, scripted)
+    line = order.lines.get()
+    services.order_special_order_request(order=order, line_id=line.pk, user=user)
+
+    services.order_special_order_withdraw(order=order, line_id=line.pk, user=user)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert order.lines.get().status == OrderLine.Status.VOIDED
+
+
+def test_special_order_only_on_a_voided_line(user):
+    order = place(user)
+
+    with pytest.raises(OrderStatusError):
+        services.order_special_order_request(order=order, line_id=order.lines.get().pk, user=user)
+
+
+# --- shipping ---------------------------------------------------------------------------------
+
+
+def test_tracking_ships_the_order_and_no_cancel_exists_after(user, settings):
+    settings.FBS_SANDBOX_TRACKING_SECONDS = 0
+    order = place(user, ("P1", 1))
+    release(order)
+    services.order_fulfill(order_id=order.pk)
+
+    assert services.shipments_poll() == 1
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    assert order.lines.get().tracking_number.startswith("1Z")
+    assert services.order_cancel_request(order=order, user=user) == "too_late"
+
+
+def test_every_status_change_has_its_event(user, scripted):
+    order = voided_order(user, scripted)
+    services.order_special_order_request(order=order, line_id=order.lines.get().pk, user=user)
+    services.special_orders_restock()
+    services.order_fulfill(order_id=order.pk)
+
+    moves = [(e.status_from, e.status_to) for e in order.events.exclude(status_to="")]
+    assert moves == [
+        ("", "awaiting_payment"),
+        ("awaiting_payment", "queued"),
+        ("queued", "processing"),
+        ("processing", "voided"),
+        ("voided", "special_order"),
+        ("special_order", "processing"),
+        ("processing", "fulfilled"),
+    ]
+
+
+def test_warehouse_register_location_is_used(stock):
+    assert Warehouse.objects.get(code="TX1").state == "TX"
