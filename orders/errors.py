@@ -23,3 +23,7 @@ class PaymentMethodMissingError(DomainError):
 class IdempotencyKeyReusedError(DomainError):
     code = "idempotency_key_reused"
     status_code = 422
+
+
+class OrderLineUnknownError(DomainError):
+    code = "line_unknown"

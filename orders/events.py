@@ -97,9 +97,24 @@ def released(order):
     )
 
 
-def redispatched(order, *, runs: int):
+def redispatched(order, *, runs: int, user=None):
+    why = "restarted by Support" if user else "the last run stalled"
     return record(
-        order, "redispatched", f"Fulfillment restarted (run {runs}): the last run stalled."
+        order,
+        "redispatched",
+        f"Fulfillment handed out again (run {runs}): {why}.",
+        actor=_actor_for(user),
+        user=user,
+    )
+
+
+def attention_cleared(order, *, user):
+    return record(
+        order,
+        "attention_cleared",
+        "Support cleared the needs-attention flag.",
+        actor=_actor_for(user),
+        user=user,
     )
 
 

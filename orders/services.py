@@ -6,6 +6,7 @@ due orders with SELECT ... FOR UPDATE SKIP LOCKED. Cancel Request and the releas
 `UPDATE ... WHERE status = 'queued'`: exactly one of them can win.
 """
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,12 +24,14 @@ from inventory.models import Item, Stock, visibility_threshold
 from orders import emails, events
 from orders.connectors import ConnectorError, get_connector
 from orders.errors import (
+    IdempotencyKeyReusedError,
+    OrderLineUnknownError,
     OrderRefusedError,
     OrderStatusError,
     PaymentMethodMissingError,
 )
 from orders.geo import distance_key
-from orders.models import Order, OrderLine, SourcingAttempt
+from orders.models import ApiIdempotencyKey, Order, OrderLine, SourcingAttempt
 from payments.gateways import get_gateway
 from payments.models import CENT, LedgerEntry
 from payments.services import ledger_record
@@ -279,10 +282,87 @@ def order_place(
         order.save(update_fields=["total"])
         events.placed(order, user=user)
 
-    if pay and affiliate_default_payment_method(affiliate=affiliate) is not None:
-        order_pay(order=order, user=user)
+    if pay:
+        _pay_if_method_on_file(order=order, user=user)
         order.refresh_from_db()
     return order
+
+
+def _pay_if_method_on_file(*, order: Order, user) -> None:
+    """After placement has committed: charge the new order at once when a valid method is on
+    file; a decline leaves it waiting for payment."""
+    if affiliate_default_payment_method(affiliate=order.affiliate) is None:
+        return
+    # Cancelled, or the method left the file, in the meantime: the order stays as it is.
+    with contextlib.suppress(OrderStatusError, PaymentMethodMissingError):
+        order_pay(order=order, user=user)
+
+
+def _idempotency_key_stored(affiliate: Affiliate, key: str) -> ApiIdempotencyKey | None:
+    return (
+        ApiIdempotencyKey.objects.filter(affiliate=affiliate, key=key)
+        .select_related("order__affiliate")
+        .first()
+    )
+
+
+def order_place_once(
+    *, affiliate: Affiliate, user, key: str, request_hash: str, data: dict
+) -> tuple[Order, bool]:
+    """Place the order once per (affiliate, key); (order, True) when it was placed before.
+
+    How it stays one order and one charge, even for two identical requests at the same moment:
+    - The order and its key row are written in one transaction, under the affiliate's row lock
+      (the lock order_place itself takes for every placement of the affiliate). The key is looked
+      up after the lock is held, so a second request waits for the first to commit and then
+      finds its key: it answers with the first order and places nothing. The unique
+      (affiliate, key) constraint backs this up: an insert that loses anyway rolls its order
+      back whole and answers from the winner's row.
+    - The money moves only after that commit: order_place(pay=False), then the charge that
+      order_place(pay=True) makes after its own transaction. A charge is never made for an order
+      that could still be rolled back, and no gateway call is made under the lock.
+    - A repeat never charges: it answers with the order as it is now. If the first request died
+      between the commit and the charge, that order is awaiting_payment and POST .../pay pays it
+      (order_pay's gateway key is per order and attempt: a pay racing a charge in flight replays
+      it, never doubles it).
+    - A refused order keeps no key (there is no order to point at): the same key can be sent
+      again once the problems are fixed.
+    """
+    placed = None
+    try:
+        with transaction.atomic():
+            Affiliate.objects.select_for_update().only("pk").get(pk=affiliate.pk)
+            stored = _idempotency_key_stored(affiliate, key)
+            if stored is None:
+                placed = order_place(affiliate=affiliate, user=user, pay=False, **data)
+                ApiIdempotencyKey.objects.create(
+                    affiliate=affiliate, key=key, request_hash=request_hash, order=placed
+                )
+    except IntegrityError:
+        placed = None
+        stored = _idempotency_key_stored(affiliate, key)
+        if stored is None:
+            raise
+    if placed is not None:
+        _pay_if_method_on_file(order=placed, user=user)
+        return placed, False
+    if stored.request_hash != request_hash:
+        raise IdempotencyKeyReusedError(
+            f"This Idempotency-Key was already used for a different order "
+            f"({stored.order.number}). Send a new key for a new order.",
+            field="Idempotency-Key",
+        )
+    return stored.order, True
+
+
+def _pay_on_placement(*, order: Order, user) -> None:
+    """What order_place(pay=True) does once its transaction has committed: charge the new order
+    at once when a valid method is on file (a decline leaves it waiting for payment)."""
+    if affiliate_default_payment_method(affiliate=order.affiliate) is None:
+        return
+    # Cancelled, or the method left the file, in the meantime: the order is answered as it is.
+    with contextlib.suppress(OrderStatusError, PaymentMethodMissingError):
+        order_pay(order=order, user=user)
 
 
 # --- Paying -----------------------------------------------------------------------------------
@@ -487,6 +567,45 @@ def order_redispatch_stalled(*, now=None) -> list[int]:
     return redispatched
 
 
+def order_fulfillment_restart(*, order_ids, user) -> list[Order]:
+    """Support hands processing orders to fulfillment again now, without waiting for the
+    stalled-run sweep; the run is queued after commit, as the sweep would."""
+    from orders.tasks import order_fulfill_task
+
+    restarted = []
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update()
+            .filter(pk__in=order_ids, status=Status.PROCESSING)
+            .order_by("pk")
+        )
+        for order in orders:
+            runs = order.fulfillment_runs + 1
+            Order.objects.filter(pk=order.pk).update(
+                processing_started_at=timezone.now(), fulfillment_runs=runs
+            )
+            events.redispatched(order, runs=runs, user=user)
+            _on_commit_enqueue(order_fulfill_task, order.pk)
+            restarted.append(order)
+    return restarted
+
+
+def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
+    """Support has dealt with what flagged these orders."""
+    cleared = []
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update()
+            .filter(pk__in=order_ids, needs_attention=True)
+            .order_by("pk")
+        )
+        for order in orders:
+            Order.objects.filter(pk=order.pk).update(needs_attention=False)
+            events.attention_cleared(order, user=user)
+            cleared.append(order)
+    return cleared
+
+
 # --- Fulfillment ------------------------------------------------------------------------------
 
 
@@ -600,6 +719,10 @@ def order_line_route(*, line: OrderLine, order: Order) -> str:
 
 def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Decimal) -> bool:
     now = timezone.now()
+    # The stock row first, then the item: imports update stock rows before they lock items, so
+    # taking them in this order never closes a cycle with an import.
+    on_hand = Stock.objects.select_for_update().filter(pk=stock.pk).values_list("qty", flat=True)
+    on_hand = on_hand.first() or 0
     _lock_items([line.item_id])
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
         status=LineStatus.FULFILLED,
@@ -613,10 +736,15 @@ def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Deci
     if not won:
         return False
     # The goods have left that warehouse: its stock and the commitment drop together, so what
-    # is available does not move until the warehouse's next feed tells the truth.
-    Stock.objects.filter(pk=stock.pk).update(qty=F("qty") - line.qty)
+    # is available does not move until the warehouse's next feed tells the truth. The warehouse
+    # may accept more than its last feed showed (another line took the rest meanwhile): the
+    # stock never goes below zero, and the difference is left for the next feed to settle.
+    taken = min(on_hand, line.qty)
+    Stock.objects.filter(pk=stock.pk).update(qty=F("qty") - taken)
     Item.objects.filter(pk=line.item_id).update(
-        stock_qty=F("stock_qty") - line.qty, committed_qty=F("committed_qty") - line.qty
+        stock_qty=F("stock_qty") - taken,
+        committed_qty=F("committed_qty") - line.qty,
+        available_qty=F("available_qty") - taken + line.qty,
     )
     return True
 
@@ -672,14 +800,28 @@ def order_settle(*, order_id: int) -> str | None:
 
 # --- Special orders ---------------------------------------------------------------------------
 
+SPECIAL_ORDER_FROM = (Status.VOIDED, Status.PARTIALLY_VOIDED, Status.SPECIAL_ORDER)
+
+
+def _order_line(order: Order, line_id) -> OrderLine:
+    try:
+        return order.lines.get(pk=line_id)
+    except (OrderLine.DoesNotExist, ValueError, TypeError):
+        raise OrderLineUnknownError(
+            f"{order.number} has no line {line_id}.", field="line"
+        ) from None
+
 
 def order_special_order_request(*, order: Order, line_id: int, user=None) -> OrderLine:
     """The buyer agreed to wait: keep a voided line open until stock appears."""
     with transaction.atomic():
         order = _lock_order(order.pk)
-        line = order.lines.get(pk=line_id)
+        line = _order_line(order, line_id)
         if line.status != LineStatus.VOIDED:
             raise OrderStatusError("Only a line FBS voided can become a special order.")
+        if order.status not in SPECIAL_ORDER_FROM:
+            # Its other lines are still being sourced: ask again once the order is settled.
+            raise OrderStatusError("Wait until every line of the order has been sourced.")
         status_from = order.status
         if order.status != Status.SPECIAL_ORDER:
             _move(order, Status.SPECIAL_ORDER)
@@ -705,7 +847,7 @@ def _status_without_special_orders(order: Order) -> str:
 def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> OrderLine:
     with transaction.atomic():
         order = _lock_order(order.pk)
-        line = order.lines.get(pk=line_id)
+        line = _order_line(order, line_id)
         if line.status != LineStatus.SPECIAL_ORDER:
             raise OrderStatusError("This line is not an open special order.")
         OrderLine.objects.filter(pk=line.pk).update(status=LineStatus.VOIDED)

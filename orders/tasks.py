@@ -1,6 +1,7 @@
 """Thin Celery entry points: ids in, one service call, safe to run twice."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from orders import services
 
@@ -13,7 +14,15 @@ def order_release_sweep_task() -> None:
     services.order_redispatch_stalled()
 
 
-@shared_task(ignore_result=True, acks_late=True)
+# A dropped connection or a deadlock victim is worth a few more tries; anything else waits for the
+# stalled-run sweep (FBS_PROCESSING_TIMEOUT_SECONDS) and then Support.
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+)
 def order_fulfill_task(order_id: int) -> None:
     services.order_fulfill(order_id=order_id)
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from affiliates.services import payment_method_add_card, payment_method_set_default
-from inventory.models import Item, Warehouse
+from inventory.models import Item, Stock, Warehouse
 from inventory.services import warehouse_register
 from orders import services
 from orders.connectors import ConnectorError, Placement
@@ -544,3 +544,23 @@ def test_every_status_change_has_its_event(user, scripted):
 
 def test_warehouse_register_location_is_used(stock):
     assert Warehouse.objects.get(code="TX1").state == "TX"
+
+
+def test_warehouse_accepting_more_than_its_feed_shows_never_drives_stock_negative(user):
+    # given two orders for the last 5 at TX1 and 5 elsewhere, both routed to TX1 from a stale read
+    order_a = place(user, ("P2", 5), marketplace_order_id="A")
+    order_b = place(user, ("P2", 5), marketplace_order_id="B")
+    release(order_a)
+    release(order_b)
+    tx1 = Stock.objects.get(warehouse__code="TX1", item__part_number="P2")
+    line_a, line_b = order_a.lines.get(), order_b.lines.get()
+
+    # when TX1 accepts both (the second against a feed that no longer has them)
+    assert services._line_accept(line_a, tx1, False, Decimal(0))
+    assert services._line_accept(line_b, tx1, False, Decimal(0))
+
+    # then stock stays at zero, nothing is committed, and available is what the feeds hold
+    tx1.refresh_from_db()
+    item = Item.objects.get(part_number="P2")
+    assert tx1.qty == 0
+    assert (item.stock_qty, item.committed_qty, item.available_qty) == (5, 0, 5)
