@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "payments",
     "inventory",
     "orders",
+    "claims",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("affiliates.api_urls")),
     path("", include("inventory.api_urls")),
     path("", include("orders.api_urls")),
+    path("", include("claims.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -24,5 +25,6 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     path("catalog/", include("inventory.urls")),
     path("orders/", include("orders.urls")),
+    path("claims/", include("claims.urls")),
     path("", include("affiliates.urls")),
 ]

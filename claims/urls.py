@@ -1,0 +1,5 @@
+from django.urls import path  # noqa: F401 - patterns come with the claims pages
+
+app_name = "claims"
+
+urlpatterns = []
