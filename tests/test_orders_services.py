@@ -564,3 +564,44 @@ def test_warehouse_accepting_more_than_its_feed_shows_never_drives_stock_negativ
     item = Item.objects.get(part_number="P2")
     assert tx1.qty == 0
     assert (item.stock_qty, item.committed_qty, item.available_qty) == (5, 0, 5)
+
+
+def test_release_whose_queueing_was_lost_is_handed_out_by_the_stalled_sweep(
+    user, settings, celery_sent, django_capture_on_commit_callbacks
+):
+    # given a sweep that committed the release but died before queueing fulfillment
+    order = place(user)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.order_release_due(now=order.release_at + timedelta(seconds=1))
+    order.refresh_from_db()
+    assert order.status == Order.Status.PROCESSING
+    assert celery_sent == []
+
+    # when the timeout has passed, the next sweep queues it again
+    later = order.processing_started_at + timedelta(
+        seconds=settings.FBS_PROCESSING_TIMEOUT_SECONDS + 1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_redispatch_stalled(now=later)
+
+    assert celery_sent == [("orders.tasks.order_fulfill_task", (order.pk,), {})]
+
+
+def test_release_with_the_broker_down_still_commits(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    from celery.app.task import Task
+
+    def broker_down(self, *args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(Task, "apply_async", broker_down)
+    order = place(user)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        released = services.order_release_due(now=order.release_at + timedelta(seconds=1))
+
+    order.refresh_from_db()
+    assert len(callbacks) == 1  # it ran, and the broker error did not escape
+    assert released == [order.pk]
+    assert order.status == Order.Status.PROCESSING
