@@ -9,6 +9,7 @@ from django.views.generic import TemplateView
 
 from affiliates import selectors, services
 from affiliates.forms import AccountForm, ApiKeyForm, CardForm, PaypalForm, add_domain_error
+from orders import selectors as order_selectors
 from sophio_fbs.errors import DomainError
 
 
@@ -46,6 +47,12 @@ class DashboardView(AffiliateRequiredMixin, TemplateView):
             affiliate=self.affiliate
         )
         context["has_valid_payment_method"] = selectors.affiliate_has_valid_payment_method(
+            affiliate=self.affiliate
+        )
+        counts = order_selectors.order_status_counts(affiliate=self.affiliate)
+        context["order_counts"] = counts
+        context["orders_total"] = sum(counts.values())
+        context["fill_rate_this_year"] = order_selectors.fill_rate_this_year(
             affiliate=self.affiliate
         )
         return context

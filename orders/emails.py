@@ -40,12 +40,6 @@ def _refund_note(order) -> str:
     return "."
 
 
-def _refund_note(order) -> str:
-    if order.paid_at:
-        return f" and ${order.total} is on its way back to your payment method."
-    return "."
-
-
 def order_cancelled(order) -> None:
     _send(
         f"{order.number} cancelled",

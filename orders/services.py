@@ -355,19 +355,6 @@ def order_place_once(
     return stored.order, True
 
 
-def _pay_on_placement(*, order: Order, user) -> None:
-    """What order_place(pay=True) does once its transaction has committed: charge the new order
-    at once when a valid method is on file (a decline leaves it waiting for payment)."""
-    if affiliate_default_payment_method(affiliate=order.affiliate) is None:
-        return
-    # Cancelled, or the method left the file, in the meantime: the order is answered as it is.
-    with contextlib.suppress(OrderStatusError, PaymentMethodMissingError):
-        order_pay(order=order, user=user)
-
-
-# --- Paying -----------------------------------------------------------------------------------
-
-
 def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None = None) -> bool:
     """Charge an order that waits for payment; True when it is now paid and queued.
 
