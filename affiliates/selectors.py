@@ -12,8 +12,10 @@ def affiliate_has_valid_payment_method(*, affiliate: Affiliate) -> bool:
 
 
 def affiliate_default_payment_method(*, affiliate: Affiliate) -> PaymentMethod | None:
-    """The default method when it is valid; otherwise None (the order must wait for payment)."""
-    return affiliate.payment_methods.valid().filter(is_default=True).first()
+    """The method orders are charged to: the default when it is valid, else the newest valid
+    method on file (an expired default must not leave orders waiting while a good card is
+    there); None when nothing valid is on file."""
+    return affiliate.payment_methods.valid().order_by("-is_default", "-created_at").first()
 
 
 def api_keys_for_affiliate(*, affiliate: Affiliate) -> QuerySet[ApiKey]:

@@ -47,7 +47,8 @@ class Order(models.Model):
             Status.SHIPPED,
         },
         Status.CANCELLED: set(),
-        Status.SHIPPED: set(),
+        # A buyer may agree to wait for a voided line after the rest of the order has shipped.
+        Status.SHIPPED: {Status.SPECIAL_ORDER},
     }
     # Stock is committed to an order while it is one of these.
     OPEN_STATUSES = (Status.AWAITING_PAYMENT, Status.QUEUED, Status.PROCESSING)

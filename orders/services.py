@@ -8,6 +8,7 @@ due orders with SELECT ... FOR UPDATE SKIP LOCKED. Cancel Request and the releas
 
 import contextlib
 import logging
+import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -30,7 +31,7 @@ from orders.errors import (
     OrderStatusError,
     PaymentMethodMissingError,
 )
-from orders.geo import distance_key
+from orders.geo import STATE_CENTRES, distance_key
 from orders.models import ApiIdempotencyKey, Order, OrderLine, SourcingAttempt
 from payments.gateways import get_gateway
 from payments.models import CENT, LedgerEntry
@@ -126,33 +127,41 @@ def _check_lines(lines: list[dict]) -> tuple[list[dict], list[dict]]:
     return clean, problems
 
 
+SHIP_TO_FIELDS = {
+    # field: (label, longest value)
+    "name": ("Buyer name", 200),
+    "address1": ("Address", 200),
+    "address2": ("Address line 2", 200),
+    "city": ("City", 100),
+    "state": ("State", 2),
+    "postal_code": ("ZIP code", 10),
+    "country": ("Country", 2),
+}
+_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+
+
 def _check_ship_to(ship_to: dict) -> tuple[dict, list[dict]]:
-    fields = {
-        "name": 200,
-        "address1": 200,
-        "address2": 200,
-        "city": 100,
-        "state": 2,
-        "postal_code": 10,
-        "country": 2,
-    }
     clean, problems = {}, []
-    for name, max_length in fields.items():
+
+    def problem(field, message):
+        problems.append({"line": None, "field": field, "message": message})
+
+    for name, (label, max_length) in SHIP_TO_FIELDS.items():
         value = str(ship_to.get(name) or "").strip()
         if name in ("state", "country"):
             value = value.upper()
         if not value and name not in ("address2", "country"):
-            problems.append({"line": None, "field": name, "message": f"Ship-to {name} is needed."})
+            problem(name, f"{label} is needed.")
         elif len(value) > max_length:
-            problems.append(
-                {"line": None, "field": name, "message": f"Ship-to {name} is too long."}
-            )
+            problem(name, f"{label} is longer than {max_length} characters.")
         clean[name] = value
     clean["country"] = clean["country"] or "US"
     if clean["country"] != "US":
-        problems.append(
-            {"line": None, "field": "country", "message": "FBS ships to US addresses only."}
-        )
+        problem("country", "FBS ships to US addresses only.")
+    if clean["state"] and clean["state"] not in STATE_CENTRES:
+        problem("state", "State must be a two-letter US state code, e.g. TX.")
+    if clean["postal_code"] and not _ZIP.match(clean["postal_code"]):
+        problem("postal_code", "ZIP code must be 5 digits, or ZIP+4 (75001-1234).")
     return clean, problems
 
 
@@ -185,26 +194,26 @@ def order_place(
         )
     ship, ship_problems = _check_ship_to(ship_to or {})
     clean_lines, line_problems = _check_lines(list(lines or []))
+    # Every problem is reported at once: these, and below the catalog and stock of each line.
     problems += ship_problems + line_problems
-    if problems:
-        raise OrderRefusedError("The order was not placed.", problems=problems)
 
     with transaction.atomic():
         # The affiliate row lock makes the marketplace-number check and the placement one step.
         affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
-        if Order.objects.filter(
-            affiliate=affiliate, marketplace_order_id=marketplace_order_id
-        ).exists():
-            raise OrderRefusedError(
-                "The order was not placed.",
-                problems=[
-                    {
-                        "line": None,
-                        "field": "marketplace_order_id",
-                        "message": "You already sent "
-                        f"an order with marketplace order number {marketplace_order_id}.",
-                    }
-                ],
+        if (
+            marketplace_order_id
+            and Order.objects.filter(
+                affiliate=affiliate, marketplace_order_id=marketplace_order_id
+            ).exists()
+        ):
+            problems.insert(
+                0,
+                {
+                    "line": None,
+                    "field": "marketplace_order_id",
+                    "message": "You already sent "
+                    f"an order with marketplace order number {marketplace_order_id}.",
+                },
             )
         keys = {(ln["line_code"], ln["part_number"]) for ln in clean_lines}
         found = {
@@ -787,7 +796,12 @@ def order_settle(*, order_id: int) -> str | None:
 
 # --- Special orders ---------------------------------------------------------------------------
 
-SPECIAL_ORDER_FROM = (Status.VOIDED, Status.PARTIALLY_VOIDED, Status.SPECIAL_ORDER)
+SPECIAL_ORDER_FROM = (
+    Status.VOIDED,
+    Status.PARTIALLY_VOIDED,
+    Status.SPECIAL_ORDER,
+    Status.SHIPPED,
+)
 
 
 def _order_line(order: Order, line_id) -> OrderLine:

@@ -605,3 +605,54 @@ def test_release_with_the_broker_down_still_commits(
     assert len(callbacks) == 1  # it ran, and the broker error did not escape
     assert released == [order.pk]
     assert order.status == Order.Status.PROCESSING
+
+
+def test_order_place_reports_every_problem_at_once(user):
+    ship = SHIP_TX | {"postal_code": "ABCDE", "state": "XX"}
+
+    with pytest.raises(OrderRefusedError) as refused:
+        services.order_place(
+            affiliate=user.affiliate,
+            user=user,
+            marketplace="ebay",
+            marketplace_order_id="M-ALL",
+            ship_to=ship,
+            lines=[
+                {"line_code": "ACD", "part_number": "NOPE", "qty": 1},
+                {"line_code": "ACD", "part_number": "P1", "qty": 0},
+            ],
+        )
+
+    messages = " ".join(p["message"] for p in refused.value.problems)
+    assert "ZIP code must be 5 digits" in messages
+    assert "two-letter US state" in messages
+    assert "NOPE is not in your catalog" in messages  # found in the same round
+    assert "Qty must be" in messages
+
+
+def test_order_uses_a_valid_card_when_the_default_has_expired(stock):
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate, exp_year=2020, is_default=True)
+    CardFactory(affiliate=user.affiliate, is_default=False)
+
+    order = place(user)
+
+    assert order.status == Order.Status.QUEUED
+
+
+def test_special_order_after_the_rest_of_the_order_shipped(user, scripted, settings):
+    settings.FBS_SANDBOX_TRACKING_SECONDS = 0
+    scripted.script = {"TX1:P1": "miss", "CA1:P1": "miss", "NY1:P1": "miss"}
+    order = place(user, ("P1", 1), ("P2", 1))
+    release(order)
+    services.order_fulfill(order_id=order.pk)
+    services.shipments_poll()
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+
+    services.order_special_order_request(
+        order=order, line_id=order.lines.get(part_number="P1").pk, user=user
+    )
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SPECIAL_ORDER

@@ -290,8 +290,8 @@ def test_new_order_missing_ship_to_is_shown_at_the_field(client, user):
 
     assert not Order.objects.exists()
     errors = response.context["form"].errors
-    assert errors["ship_state"] == ["Ship-to state is needed."]
-    assert errors["ship_city"] == ["Ship-to city is needed."]
+    assert errors["ship_state"] == ["State is needed."]
+    assert errors["ship_city"] == ["City is needed."]
     assert 'value="Bo Buyer"' in text(response)
     assert 'value="P1"' in text(response)
 
