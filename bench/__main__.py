@@ -86,9 +86,18 @@ def main() -> None:
     results["after_first_load"]["vacuum_analyze_seconds"] = pgstats.vacuum_analyze()
 
     measure(
-        "reimport_unchanged", "(c) re-import, nothing changed", imports.measure_reimport_unchanged,
+        "reimport_unchanged_forced",
+        "(c) re-import, nothing changed, every row compared (--force)",
+        imports.measure_reimport_unchanged,
         folder,
-    )  # fmt: skip
+        force=True,
+    )
+    measure(
+        "reimport_unchanged",
+        "(c) re-import, nothing changed (identical files recognised)",
+        imports.measure_reimport_unchanged,
+        folder,
+    )
 
     largest = max(paths, key=rows_per_file.get)
     changed_path = feeds.DATA_DIR / "changed" / f"{folder.name}-{largest.name}"

@@ -110,8 +110,12 @@ class Item(models.Model):
 class Stock(models.Model):
     """What one warehouse's latest feed says it holds of one item."""
 
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="stock")
+    # No single-column indexes on the keys: the (warehouse, item) and (item, warehouse) indexes
+    # below serve both lookups, and every stock write would pay for two more.
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.CASCADE, related_name="stock", db_index=False
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="stock", db_index=False)
     qty = models.IntegerField()
     cost = models.DecimalField(max_digits=10, decimal_places=2)
     # When a feed last changed this row. A row is in the warehouse's latest feed by definition
@@ -166,6 +170,11 @@ class FeedImport(models.Model):
     items_changed = models.IntegerField(default=0)
     error = models.TextField(blank=True)
     rejected_rows = models.JSONField(default=list, blank=True)
+    content_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # Set when the file was byte for byte the warehouse's last applied feed: nothing to apply.
+    same_as = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

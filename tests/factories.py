@@ -85,7 +85,7 @@ def make_api_key(user: User, raw: str = "fbs_test-key-0123456789") -> tuple[ApiK
     return key, raw
 
 
-def import_feed(code: str, rows, *, header: str | None = None):
+def import_feed(code: str, rows, *, header: str | None = None, force: bool = False):
     """Run a feed import of `rows` ((line_code, part, qty, cost[, description]) tuples or raw
     CSV text) for warehouse `code` through the real service; return the FeedImport."""
     import io
@@ -105,4 +105,4 @@ def import_feed(code: str, rows, *, header: str | None = None):
         lines = [header] + [",".join(str(v) for v in row) for row in rows]
         data = ("\n".join(lines) + "\n").encode()
     feed_import = feed_import_create(file_name=f"{code}.csv", warehouse_code=code)
-    return feed_import_run(feed_import=feed_import, fileobj=io.BytesIO(data))
+    return feed_import_run(feed_import=feed_import, fileobj=io.BytesIO(data), force=force)

@@ -37,6 +37,27 @@ def test_feed_import_aggregates_over_warehouses_and_prices_from_cheapest_in_stoc
     assert str(item().price) == "9.60"  # 8.00 * 1.20: a warehouse with 0 does not set the price
 
 
+def test_feed_import_new_items_are_born_with_their_aggregates_and_existing_ones_recomputed():
+    import_feed("WH1", [("ACD", "OLD", 3, "10.00")])
+
+    result = import_feed("WH2", [("ACD", "OLD", 2, "8.00"), ("ACD", "NEW", 4, "5.00")])
+
+    assert result.items_created == 1
+    assert result.items_changed == 1  # only OLD was recomputed; NEW was inserted complete
+    new, old = item(part="NEW"), item(part="OLD")
+    assert (new.stock_qty, new.available_qty, str(new.price)) == (4, 4, "6.00")
+    assert (old.stock_qty, old.available_qty, str(old.price)) == (5, 5, "9.60")
+
+
+def test_feed_import_new_items_at_an_inactive_warehouse_have_no_stock():
+    import_feed("WH1", [("ACD", "A", 1, "1.00")])
+    warehouse_set_active(warehouse=Warehouse.objects.get(code="WH1"), is_active=False)
+
+    import_feed("WH1", [("ACD", "A", 1, "1.00"), ("ACD", "B", 6, "1.00")])
+
+    assert (item(part="B").stock_qty, item(part="B").available_qty) == (0, 0)
+
+
 def test_feed_import_is_a_snapshot_missing_rows_are_zero():
     import_feed("WH1", [("ACD", "AB-1", 4, "10"), ("ACD", "AB-2", 6, "10")])
     import_feed("WH2", [("ACD", "AB-2", 1, "10")])
@@ -49,13 +70,19 @@ def test_feed_import_is_a_snapshot_missing_rows_are_zero():
     assert result.items_changed == 1
 
 
-def test_feed_import_same_file_twice_rewrites_nothing():
+@pytest.mark.parametrize("force", [False, True], ids=["identical-file", "row-by-row"])
+def test_feed_import_same_file_twice_rewrites_nothing(force):
     rows = [("ACD", f"P{n}", n % 7, f"{n}.25", f"Part {n}") for n in range(200)]
-    import_feed("WH1", rows)
+    first = import_feed("WH1", rows)
     before = list(Stock.objects.order_by("pk").values_list("pk", "qty", "cost", "changed_at"))
     items_before = list(Item.objects.order_by("pk").values_list("pk", "updated_at"))
 
-    again = import_feed("WH1", rows)
+    again = import_feed("WH1", rows, force=force)
+
+    assert again.status == FeedImport.Status.APPLIED
+    assert again.same_as == (None if force else first)
+    assert again.rows_read == 200
+    assert Warehouse.objects.get(code="WH1").last_feed_at >= again.started_at
 
     assert (again.items_changed, again.stock_rows_written, again.items_created) == (0, 0, 0)
     assert (

@@ -33,8 +33,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-progress", action="store_true", help="No progress bar, even on a terminal"
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Compare every row even when a file is identical to the last one applied",
+        )
 
-    def handle(self, *args, paths, warehouse, no_progress, **opts):
+    def handle(self, *args, paths, warehouse, no_progress, force, **opts):
         files = _expand(paths)
         if not files:
             raise CommandError("No CSV files found.")
@@ -58,6 +63,7 @@ class Command(BaseCommand):
                     feed_import=feed_import,
                     fileobj=fileobj,
                     on_progress=bar.update if bar else None,
+                    force=force,
                 )
             if bar:
                 bar.close()
@@ -80,6 +86,12 @@ class Command(BaseCommand):
     def _summary(self, result: FeedImport) -> None:
         seconds = result.duration_seconds or 0
         if result.status == FeedImport.Status.APPLIED:
+            if result.same_as_id:
+                self.stdout.write(
+                    f"{result.file_name}: identical to the last feed of {result.warehouse} "
+                    f"(import {result.same_as_id}): nothing to change, {seconds:.2f} s"
+                )
+                return
             self.stdout.write(
                 f"{result.file_name}: applied to {result.warehouse}: {result.rows_read:,} rows "
                 f"read, {result.items_changed:,} items changed, {result.rows_rejected:,} rows "
