@@ -7,7 +7,7 @@ PORT ?= 8000
 export FBS_HOST := $(HOST)
 export FBS_PORT := $(PORT)
 
-.PHONY: run test lint format bench demo install migrate ci clean
+.PHONY: run test lint format bench loadtest demo install migrate ci clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -50,6 +50,11 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench
+
+## 50 affiliates for 5 minutes against gunicorn, two workers and beat (PostgreSQL and Redis on
+## 127.0.0.1), then the consistency checks; results in loadtest/results/ and RELIABILITY.md.
+loadtest: install
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

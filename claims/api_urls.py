@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401 - patterns come with the claims API
+from django.urls import path
 
-urlpatterns = []
+from claims import api
+
+urlpatterns = [
+    path("claims", api.ClaimListView.as_view(), name="claims"),
+    path("claims/<int:pk>", api.ClaimDetailView.as_view(), name="claim"),
+]

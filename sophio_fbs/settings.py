@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -236,6 +237,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- Exports (django-import-export) ----------------------------------------------------------
+# Exports in admin need "<app>.export_<model>" (Finance has claims.export_claim).
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded default broker is kombu's file-system transport: no server to install.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -274,6 +279,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "orders-shipments": {"task": "orders.tasks.shipments_poll_task", "schedule": 60.0},
+    # Support's daily list of claims overdue or due within 5 days (the 30-day promise).
+    "claims-review-digest": {
+        "task": "claims.tasks.claims_review_digest_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
     # Stock of a warehouse whose feed went stale stops counting (DESIGN.md, inventory pipeline).
     "inventory-stale-warehouses": {
         "task": "inventory.tasks.warehouse_stock_sweep_task",

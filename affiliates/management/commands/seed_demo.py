@@ -36,6 +36,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         logins = self.seed_accounts()
         self.seed_inventory()
+        from claims.demo import seed_claims
+
+        seed_claims(stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data is ready. Logins (password for all: {DEMO_PASSWORD}):")
         )

@@ -1,0 +1,76 @@
+"""The claims export in admin (django-import-export: CSV and XLSX), with the columns Finance
+reconciles payouts with. Only export: claims are never imported.
+
+Spreadsheet formulas are escaped here, in every text cell, whatever the settings:
+django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a leading "=" (not
+"+", "-", "@", tab or CR) and turns every cell into text, numbers included.
+"""
+
+from import_export import fields, resources, widgets
+
+from claims.exports import DATETIME_FORMAT, escape_formula
+from claims.models import Claim
+
+
+class ClaimResource(resources.ModelResource):
+    id = fields.Field(attribute="id", column_name="id", widget=widgets.IntegerWidget())
+    affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
+    order = fields.Field(attribute="order__number", column_name="order")
+    part = fields.Field(column_name="part")
+    supplier = fields.Field(attribute="supplier_name", column_name="supplier")
+    purchased_on = fields.Field(
+        attribute="purchased_on", column_name="purchased_on", widget=widgets.DateWidget("%Y-%m-%d")
+    )
+    amount = fields.Field(attribute="amount", column_name="amount", widget=widgets.DecimalWidget())
+    approved_amount = fields.Field(
+        attribute="approved_amount", column_name="approved_amount", widget=widgets.DecimalWidget()
+    )
+    status = fields.Field(attribute="get_status_display", column_name="status")
+    auto_approved = fields.Field(column_name="auto_approved")
+    filed = fields.Field(
+        attribute="created_at", column_name="filed", widget=widgets.DateTimeWidget(DATETIME_FORMAT)
+    )
+    due = fields.Field(
+        attribute="due_at", column_name="due", widget=widgets.DateTimeWidget(DATETIME_FORMAT)
+    )
+    decided = fields.Field(
+        attribute="decided_at",
+        column_name="decided",
+        widget=widgets.DateTimeWidget(DATETIME_FORMAT),
+    )
+    paid = fields.Field(
+        attribute="paid_at", column_name="paid", widget=widgets.DateTimeWidget(DATETIME_FORMAT)
+    )
+    payout_batch = fields.Field(attribute="payout_batch_id", column_name="payout_batch")
+
+    class Meta:
+        model = Claim
+        fields = (
+            "id",
+            "affiliate",
+            "order",
+            "part",
+            "supplier",
+            "purchased_on",
+            "amount",
+            "approved_amount",
+            "status",
+            "auto_approved",
+            "filed",
+            "due",
+            "decided",
+            "paid",
+            "payout_batch",
+        )
+        export_order = fields
+        import_id_fields = ("id",)
+
+    def dehydrate_part(self, claim: Claim) -> str:
+        return f"{claim.line.line_code} {claim.line.part_number}"
+
+    def dehydrate_auto_approved(self, claim: Claim) -> str:
+        return "yes" if claim.auto_approved else "no"
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        return escape_formula(value) if isinstance(value, str) else value
