@@ -95,6 +95,9 @@ def start(args, env):
             sys.executable, "-m", "gunicorn", "sophio_fbs.wsgi", "--bind", f"127.0.0.1:{PORT}",
             "--workers", str(args.web_workers), "--threads", str(args.web_threads),
             "--worker-class", "gthread",
+            # Longer than the users' pauses: otherwise gunicorn closes an idle keep-alive
+            # connection just as the client reuses it (the resets of the first run).
+            "--keep-alive", "30",
         ],
         "worker1": [*celery, "worker", "-n", "load1@%h", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
                     "--concurrency", "2", "--loglevel", "WARNING"],
