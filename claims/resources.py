@@ -8,7 +8,7 @@ django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a lea
 
 from import_export import fields, resources, widgets
 
-from claims.exports import DATETIME_FORMAT, escape_formula
+from claims.exports import DATETIME_FORMAT, HEADERS, escape_formula
 from claims.models import Claim
 
 
@@ -45,23 +45,8 @@ class ClaimResource(resources.ModelResource):
 
     class Meta:
         model = Claim
-        fields = (
-            "id",
-            "affiliate",
-            "order",
-            "part",
-            "supplier",
-            "purchased_on",
-            "amount",
-            "approved_amount",
-            "status",
-            "auto_approved",
-            "filed",
-            "due",
-            "decided",
-            "paid",
-            "payout_batch",
-        )
+        # The same columns, in the same order, as the streamed export.
+        fields = HEADERS
         export_order = fields
         import_id_fields = ("id",)
 
