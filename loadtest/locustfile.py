@@ -174,14 +174,16 @@ class Affiliate(HttpUser):
 
     @task(1)
     def file_claim(self):
-        voided = self.client.get(
-            "/api/v1/orders?status=voided&limit=20",
-            headers=self.api,
-            name="/api/v1/orders?status=voided",
-        )
-        if voided.status_code != 200:
-            return
-        for order in voided.json().get("results", []):
+        orders = []
+        for status in ("voided", "partially_voided"):
+            response = self.client.get(
+                f"/api/v1/orders?status={status}&limit=20",
+                headers=self.api,
+                name=f"/api/v1/orders?status={status}",
+            )
+            if response.status_code == 200:
+                orders += response.json().get("results", [])
+        for order in orders:
             for line in order["lines"]:
                 if line["status"] != "voided" or line["id"] in self.me.setdefault("claimed", []):
                     continue
