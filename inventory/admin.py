@@ -9,7 +9,9 @@ from inventory.models import FeedImport, Item, Stock, Warehouse, normalise_part_
 from inventory.services import (
     feed_import_upload,
     progress_cache_key,
+    warehouse_register,
     warehouse_set_active,
+    warehouse_update,
 )
 
 
@@ -57,6 +59,18 @@ class WarehouseAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("is_active", "last_feed_at", "counts_in_stock")
     actions = ["activate", "deactivate"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            warehouse_register(
+                code=obj.code, name=obj.name, state=obj.state, postal_code=obj.postal_code
+            )
+            obj.pk = Warehouse.objects.get(code=obj.code.upper()).pk
+            return
+        editable = {"name", "state", "postal_code", "feed_max_age"}
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+        if changed:
+            warehouse_update(warehouse=obj, **changed)
 
     def get_readonly_fields(self, request, obj=None):
         # The code names the feed files; it is fixed once the warehouse exists.

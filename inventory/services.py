@@ -519,6 +519,23 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
     return [w.code for w in flipped]
 
 
+def warehouse_update(*, warehouse: Warehouse, **fields) -> Warehouse:
+    """Change a warehouse's name, location or freshness limit. A new limit can make its feed
+    stale or fresh at once, so its stock is re-counted now rather than at the next sweep."""
+    allowed = {"name", "state", "postal_code", "feed_max_age"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"warehouse_update cannot change {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = Warehouse.objects.select_for_update().get(pk=warehouse.pk)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(fields))
+    warehouse_stock_sweep(warehouse_ids=[locked.pk])
+    locked.refresh_from_db()
+    return locked
+
+
 def warehouse_set_active(*, warehouse: Warehouse, is_active: bool) -> Warehouse:
     with transaction.atomic():
         warehouse = Warehouse.objects.select_for_update().get(pk=warehouse.pk)

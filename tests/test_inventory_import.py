@@ -248,3 +248,22 @@ def test_feed_upload_in_admin_queues_the_import_after_commit(
     assert FeedImport.objects.count() == 1
     detail = client.get(f"/admin/inventory/feedimport/{feed_import.pk}/change/")
     assert b"Applied" in detail.content
+
+
+def test_admin_changing_the_freshness_limit_recounts_the_warehouse_at_once(client):
+    from tests.factories import StaffFactory
+
+    import_feed("WH1", [("ACD", "AB-1", 4, "10")])
+    Warehouse.objects.filter(code="WH1").update(last_feed_at=timezone.now() - timedelta(hours=3))
+    client.force_login(StaffFactory(group="Support"))
+    warehouse = Warehouse.objects.get(code="WH1")
+
+    response = client.post(
+        f"/admin/inventory/warehouse/{warehouse.pk}/change/",
+        {"name": "Dallas", "state": "TX", "postal_code": "75001", "feed_max_age": "02:00:00"},
+    )
+
+    assert response.status_code == 302
+    warehouse.refresh_from_db()
+    assert (warehouse.name, warehouse.counts_in_stock) == ("Dallas", False)
+    assert item().stock_qty == 0  # a 3-hour-old feed is stale under a 2-hour limit
