@@ -71,7 +71,7 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def _check_header(header: list[str]) -> list[str]:
+def check_header(header: list[str]) -> list[str]:
     columns = [c.strip().lower() for c in header]
     allowed = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -118,6 +118,48 @@ def _parse_cost(value: str) -> Decimal | str:
     return cost.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def check_head(head: bytes) -> None:
+    """Reject a file whose first bytes show it is not a CSV text file at all."""
+    if not head.strip():
+        raise FeedRejectedError("The file is empty.")
+    if b"\x00" in head:
+        raise FeedRejectedError("The file is binary, not a CSV text file.")
+
+
+def check_fields(
+    line_code: str, part_number: str, qty: str, cost: str, description: str
+) -> FeedRow | str:
+    """One row's values checked and cleaned: a FeedRow, or the reason it is rejected."""
+    line_code = line_code.strip().upper()
+    part_number = part_number.strip().upper()
+    if not part_number:
+        return "part number is missing"
+    if not line_code:
+        return "line code is missing"
+    if len(line_code) > LINE_CODE_MAX:
+        return f"line code is longer than {LINE_CODE_MAX} characters"
+    if len(part_number) > PART_NUMBER_MAX:
+        return f"part number is longer than {PART_NUMBER_MAX} characters"
+    parsed_qty = _parse_qty(qty)
+    if isinstance(parsed_qty, str):
+        return parsed_qty
+    parsed_cost = _parse_cost(cost)
+    if isinstance(parsed_cost, str):
+        return parsed_cost
+    return FeedRow(
+        line_code,
+        part_number,
+        normalise_part_number(part_number),
+        parsed_qty,
+        parsed_cost,
+        description.strip()[:DESCRIPTION_MAX],
+    )
+
+
+def duplicate_reason(line_code: str, part_number: str, first_line: int) -> str:
+    return f"{line_code} {part_number} already appears on line {first_line}"
+
+
 def read_feed(
     raw,
     report: FeedReport,
@@ -131,16 +173,12 @@ def read_feed(
     apply nothing.
     """
     buffered = io.BufferedReader(_CountingReader(raw, on_bytes), buffer_size=1 << 20)
-    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-    if not head.strip():
-        raise FeedRejectedError("The file is empty.")
-    if b"\x00" in head:
-        raise FeedRejectedError("The file is binary, not a CSV text file.")
+    check_head(buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES])
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader)
-        columns = _check_header(header)
+        columns = check_header(header)
         index = {name: columns.index(name) for name in columns}
         width = len(columns)
         i_line, i_part, i_qty, i_cost = (index[c] for c in REQUIRED_COLUMNS)
@@ -154,38 +192,23 @@ def read_feed(
             if len(row) != width:
                 report.reject(line, f"expected {width} fields, found {len(row)}")
                 continue
-            line_code = row[i_line].strip().upper()
-            part_number = row[i_part].strip().upper()
-            if not part_number:
-                report.reject(line, "part number is missing")
+            checked = check_fields(
+                row[i_line],
+                row[i_part],
+                row[i_qty],
+                row[i_cost],
+                row[i_desc] if i_desc is not None else "",
+            )
+            if isinstance(checked, str):
+                report.reject(line, checked)
                 continue
-            if not line_code:
-                report.reject(line, "line code is missing")
-                continue
-            if len(line_code) > LINE_CODE_MAX:
-                report.reject(line, f"line code is longer than {LINE_CODE_MAX} characters")
-                continue
-            if len(part_number) > PART_NUMBER_MAX:
-                report.reject(line, f"part number is longer than {PART_NUMBER_MAX} characters")
-                continue
-            qty = _parse_qty(row[i_qty])
-            if isinstance(qty, str):
-                report.reject(line, qty)
-                continue
-            cost = _parse_cost(row[i_cost])
-            if isinstance(cost, str):
-                report.reject(line, cost)
-                continue
-            key = (line_code, part_number)
+            key = (checked.line_code, checked.part_number)
             first = seen.get(key)
             if first is not None:
-                report.reject(line, f"{line_code} {part_number} already appears on line {first}")
+                report.reject(line, duplicate_reason(*key, first))
                 continue
             seen[key] = line
-            description = row[i_desc].strip()[:DESCRIPTION_MAX] if i_desc is not None else ""
-            yield FeedRow(
-                line_code, part_number, normalise_part_number(part_number), qty, cost, description
-            )
+            yield checked
     except StopIteration as exc:  # no header line at all
         raise FeedRejectedError("The file is empty.") from exc
     except UnicodeDecodeError as exc:

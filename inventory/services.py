@@ -1,147 +1,38 @@
 """Every change to the master inventory: feed imports, warehouse stock counting, aggregates.
 
-A feed import is one transaction: stream the good rows into a temporary staging table (COPY on
-PostgreSQL), then apply set-based statements that touch only the rows whose values changed, and
-recompute the aggregates of only the items whose stock changed. Anything that goes wrong, a dying
-process included, rolls the whole snapshot back: the warehouse's stock stays as it was.
+Feed imports are staged and applied by `inventory.loader`, many files in one transaction with
+set-based statements that write only the rows whose values changed. Anything that goes wrong, a
+dying process included, rolls the whole run back: every warehouse's stock stays as it was.
 """
 
 import hashlib
-import io
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
-from decimal import Decimal
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory.errors import FeedRejectedError
-from inventory.feeds import FeedReport, FeedRow, read_feed
-from inventory.models import FeedImport, Item, Stock, Warehouse
+from inventory import loader
+from inventory.models import FeedImport, Stock, Warehouse
 
 logger = logging.getLogger(__name__)
 
-# Every apply step takes this PostgreSQL advisory lock (transaction-scoped), so imports and
-# stock sweeps that touch the same items' aggregates run one after another; reading and staging
-# a file happen before it, in parallel. The number is arbitrary, fixed, and ours alone.
-INVENTORY_APPLY_LOCK = 7_301_001
-
-# Rows sent to the staging table per batch, and how often progress is published.
-STAGE_BATCH_ROWS = 50_000
+# How often an import publishes its progress (bytes read) for the admin page.
 PROGRESS_EVERY_BYTES = 1 << 20
+# Files one run stages and applies together (each holds an open file while the run lasts).
+RUN_MAX_FILES = 300
 
 WAREHOUSE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
-ITEM = Item._meta.db_table
 STOCK = Stock._meta.db_table
-WAREHOUSE = Warehouse._meta.db_table
-
-
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def progress_cache_key(feed_import_id: int) -> str:
     return f"inventory:feed-import:{feed_import_id}:bytes-read"
-
-
-# --- Staging ----------------------------------------------------------------------------------
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
-
-
-def _create_temp(cursor, name: str, columns: str) -> None:
-    # Dropped explicitly at the end too: an import inside a longer transaction (a test, a batch)
-    # must not find the previous import's table; ON COMMIT DROP is the safety net on a crash.
-    cursor.execute(f"DROP TABLE IF EXISTS {name}")
-    if _is_postgres():
-        cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
-    else:
-        cursor.execute(f"CREATE TEMP TABLE {name} ({columns})")
-
-
-def _drop_temp(cursor, *names: str) -> None:
-    for name in names:
-        cursor.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-STAGING_COLUMNS = "line_code, part_number, part_number_norm, qty, cost, description"
-
-
-def _stage_batch(cursor, batch: list[FeedRow]) -> None:
-    if _is_postgres():
-        buffer = io.StringIO()
-        buffer.writelines(
-            f"{_copy_text(r.line_code)}\t{_copy_text(r.part_number)}\t{r.part_number_norm}\t"
-            f"{r.qty}\t{r.cost}\t{_copy_text(r.description)}\n"
-            for r in batch
-        )
-        buffer.seek(0)
-        cursor.cursor.copy_expert(f"COPY fi_staging ({STAGING_COLUMNS}) FROM STDIN", buffer)
-    else:
-        cursor.executemany(
-            f"INSERT INTO fi_staging ({STAGING_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (r.line_code, r.part_number, r.part_number_norm, r.qty, str(r.cost), r.description)
-                for r in batch
-            ],
-        )
-
-
-# --- Aggregates -------------------------------------------------------------------------------
-
-
-def _recompute_changed_items(cursor, now) -> int:
-    """Recompute stock, available qty and price of the items listed in fi_changed.
-
-    Only rows whose values really change are written. Returns how many items changed.
-    """
-    if _is_postgres():
-        cursor.execute("ANALYZE fi_changed")
-        # Lock the items in primary-key order, the order orders lock them in, so an import and
-        # an order placement never deadlock.
-        cursor.execute(
-            f"SELECT id FROM {ITEM} WHERE id IN (SELECT item_id FROM fi_changed) "
-            "ORDER BY id FOR UPDATE"
-        )
-    markup = Decimal(settings.FBS_PRICE_MARKUP)
-    cursor.execute(
-        f"""
-        UPDATE {ITEM}
-           SET stock_qty = agg.qty,
-               available_qty = agg.qty - {ITEM}.committed_qty,
-               price = COALESCE(ROUND(agg.min_cost * %s, 2), {ITEM}.price),
-               updated_at = %s
-          FROM (
-                SELECT c.item_id,
-                       COALESCE(SUM(CASE WHEN w.counts_in_stock THEN s.qty ELSE 0 END), 0) AS qty,
-                       MIN(CASE WHEN w.counts_in_stock AND s.qty > 0 THEN s.cost END) AS min_cost
-                  FROM fi_changed c
-                  LEFT JOIN {STOCK} s ON s.item_id = c.item_id
-                  LEFT JOIN {WAREHOUSE} w ON w.id = s.warehouse_id
-                 GROUP BY c.item_id
-               ) agg
-         WHERE {ITEM}.id = agg.item_id
-           AND ({ITEM}.stock_qty <> agg.qty
-                OR {ITEM}.price <> COALESCE(ROUND(agg.min_cost * %s, 2), {ITEM}.price))
-        """,
-        [markup, now, markup],
-    )
-    return cursor.rowcount
-
-
-def _take_apply_lock(cursor) -> None:
-    if _is_postgres():
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INVENTORY_APPLY_LOCK])
 
 
 # --- Feed import ------------------------------------------------------------------------------
@@ -157,16 +48,6 @@ def feed_import_create(
         file=file,
         bytes_total=bytes_total,
     )
-
-
-def _warehouse_for_code(code: str) -> Warehouse:
-    if not WAREHOUSE_CODE.match(code or ""):
-        raise FeedRejectedError(
-            f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
-            "at most 40 characters (name the file after the warehouse, e.g. WH001.csv)."
-        )
-    warehouse, _ = Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
-    return warehouse
 
 
 def _file_sha256(fileobj) -> str | None:
@@ -213,68 +94,117 @@ def feed_import_run(
     is byte for byte the warehouse's last applied feed only renews the feed's date, unless
     `force` asks for the full comparison.
     """
-    feed_import.status = FeedImport.Status.RUNNING
-    feed_import.started_at = timezone.now()
-    feed_import.content_sha256 = _file_sha256(fileobj) or ""
-    feed_import.save(update_fields=["status", "started_at", "content_sha256"])
-    same = None if force else _same_as_last_feed(feed_import, feed_import.content_sha256)
-    if same is not None:
-        return _feed_import_unchanged(feed_import, same)
-    report = FeedReport(max_reported=FeedImport.MAX_REPORTED_REJECTS)
-    started = time.monotonic()
-    read = {"bytes": 0, "published": 0}
+    return feed_imports_run([(feed_import, fileobj)], on_progress=on_progress, force=force)[0]
+
+
+def feed_imports_run(
+    files: list[tuple[FeedImport, object]],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    force: bool = False,
+) -> list[FeedImport]:
+    """Apply many warehouses' feeds, each as its warehouse's whole new snapshot.
+
+    The files are applied together, in one transaction (see `inventory.loader`): every file's
+    snapshot is applied, or, if the database fails half-way, none; a file rejected whole or
+    with bad rows does not hold the others back. Two files for the same warehouse are applied
+    one after the other, in the order given. Returns the FeedImports, in the same order.
+    """
+    pending: list[loader.Feed] = []
+    for feed_import, fileobj in files:
+        feed_import.status = FeedImport.Status.RUNNING
+        feed_import.started_at = timezone.now()
+        feed_import.content_sha256 = _file_sha256(fileobj) or ""
+        feed_import.save(update_fields=["status", "started_at", "content_sha256"])
+        same = None if force else _same_as_last_feed(feed_import, feed_import.content_sha256)
+        if same is not None:
+            _feed_import_unchanged(feed_import, same)
+        else:
+            pending.append(_feed(feed_import, fileobj, on_progress))
+
+    while pending:
+        run, seen = [], set()
+        for feed in pending:
+            code = (feed.feed_import.warehouse_code or "").upper()
+            if code not in seen and len(run) < RUN_MAX_FILES:
+                seen.add(code)
+                run.append(feed)
+        pending = [f for f in pending if f not in run]
+        _run(run)
+    return [feed_import for feed_import, _ in files]
+
+
+def _feed(feed_import: FeedImport, fileobj, on_progress) -> loader.Feed:
+    """A file of a run, with its progress published for the admin page as it is read."""
     key = progress_cache_key(feed_import.pk)
+    read = {"bytes": 0, "published": 0}
 
     def count_bytes(n: int) -> None:
         read["bytes"] += n
+        feed_import.bytes_read = read["bytes"]
         if on_progress:
             on_progress(n)
         if read["bytes"] - read["published"] >= PROGRESS_EVERY_BYTES:
             read["published"] = read["bytes"]
             cache.set(key, read["bytes"], timeout=3600)
 
-    try:
-        with transaction.atomic():
-            warehouse = _warehouse_for_code(feed_import.warehouse_code)
-            counts = _apply_feed(warehouse, fileobj, report, count_bytes)
-    except FeedRejectedError as exc:
-        feed_import.status = FeedImport.Status.REJECTED
-        feed_import.error = exc.message
-        counts = {}
-        warehouse = None
-    except Exception as exc:
-        logger.exception("Feed import %s failed", feed_import.pk)
-        feed_import.status = FeedImport.Status.FAILED
-        feed_import.error = f"{type(exc).__name__}: {exc}"[:2000]
-        counts = {}
-        warehouse = None
-    else:
-        feed_import.status = FeedImport.Status.APPLIED
-    finally:
-        cache.delete(key)
+    def rewind_bytes() -> None:
+        # The file is read again from the start (by the Python reader): so is the progress.
+        if on_progress:
+            on_progress(-read["bytes"])
+        read["bytes"] = read["published"] = 0
 
-    feed_import.warehouse = warehouse
-    feed_import.finished_at = timezone.now()
-    feed_import.bytes_read = read["bytes"]
-    feed_import.rows_read = report.rows_read
-    feed_import.rows_rejected = report.rows_rejected
-    feed_import.rejected_rows = [[line, reason] for line, reason in report.rejected]
-    feed_import.stock_rows_written = counts.get("stock_rows_written", 0)
-    feed_import.items_created = counts.get("items_created", 0)
-    feed_import.items_changed = counts.get("items_changed", 0)
-    feed_import.save()
-    if feed_import.status == FeedImport.Status.APPLIED and feed_import.items_changed:
+    return loader.Feed(
+        feed_import=feed_import,
+        fileobj=fileobj,
+        count_bytes=count_bytes,
+        rewind_bytes=rewind_bytes,
+    )
+
+
+def _run(feeds: list[loader.Feed]) -> None:
+    started = time.monotonic()
+    failure = ""
+    try:
+        loader.run(feeds)
+    except Exception as exc:
+        logger.exception("Feed import run of %s files failed", len(feeds))
+        failure = f"{type(exc).__name__}: {exc}"[:2000]
+    finally:
+        for feed in feeds:
+            cache.delete(progress_cache_key(feed.feed_import.pk))
+
+    changed = False
+    for feed in feeds:
+        feed_import, report = feed.feed_import, feed.report
+        if feed.error:
+            feed_import.status = FeedImport.Status.REJECTED
+            feed_import.error = feed.error
+        elif failure:
+            feed_import.status = FeedImport.Status.FAILED
+            feed_import.error = failure
+        else:
+            feed_import.status = FeedImport.Status.APPLIED
+        applied = feed_import.status == FeedImport.Status.APPLIED
+        counts = feed.counts if applied else {}
+        feed_import.warehouse = feed.warehouse if applied else None
+        feed_import.finished_at = timezone.now()
+        feed_import.rows_read = report.rows_read
+        feed_import.rows_rejected = report.rows_rejected
+        feed_import.rejected_rows = [[line, reason] for line, reason in report.rejected]
+        feed_import.stock_rows_written = counts.get("stock_rows_written", 0)
+        feed_import.items_created = counts.get("items_created", 0)
+        feed_import.items_changed = counts.get("items_changed", 0)
+        feed_import.save()
+        changed = changed or bool(feed_import.items_changed or feed_import.items_created)
+    if changed:
         _special_orders_recheck()
     logger.debug(
-        "Feed import %s %s: %s rows, %s rejected, %s items changed in %.2fs",
-        feed_import.pk,
-        feed_import.status,
-        report.rows_read,
-        report.rows_rejected,
-        feed_import.items_changed,
+        "Feed import run: %s files, %s rows in %.2fs",
+        len(feeds),
+        sum(f.report.rows_read for f in feeds),
         time.monotonic() - started,
     )
-    return feed_import
 
 
 def _feed_import_unchanged(feed_import: FeedImport, same: FeedImport) -> FeedImport:
@@ -308,178 +238,6 @@ def _special_orders_recheck() -> None:
     transaction.on_commit(send)
 
 
-def _apply_feed(warehouse: Warehouse, fileobj, report: FeedReport, count_bytes) -> dict:
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        _create_temp(
-            cursor,
-            "fi_staging",
-            "line_code varchar(10), part_number varchar(50), part_number_norm varchar(50), "
-            "qty integer, cost numeric(10, 2), description varchar(255)",
-        )
-        batch: list[FeedRow] = []
-        for row in read_feed(fileobj, report, on_bytes=count_bytes):
-            batch.append(row)
-            if len(batch) >= STAGE_BATCH_ROWS:
-                _stage_batch(cursor, batch)
-                batch.clear()
-        if batch:
-            _stage_batch(cursor, batch)
-
-        # From here on the file is fully read and valid: apply it, one import at a time.
-        _take_apply_lock(cursor)
-        warehouse = Warehouse.objects.select_for_update().get(pk=warehouse.pk)
-        counts = warehouse.is_active
-        if _is_postgres():
-            cursor.execute("ANALYZE fi_staging")
-            # Each statement below touches a few thousand items among a million, by key. With
-            # the default random_page_cost (4, tuned for spinning disks) the planner would
-            # rather scan the whole item table per statement; 1.1 is the usual SSD value.
-            cursor.execute("SET LOCAL random_page_cost = 1.1")
-
-        # One lookup of each row's item: existing items get their id and whether the feed
-        # brings a better description; new ones have none yet.
-        _create_temp(
-            cursor,
-            "fi_staged",
-            "item_id bigint, is_new boolean, line_code varchar(10), part_number varchar(50), "
-            "part_number_norm varchar(50), qty integer, cost numeric(10, 2), "
-            "description varchar(255), description_changed boolean",
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO fi_staged (item_id, is_new, line_code, part_number, part_number_norm,
-                                   qty, cost, description, description_changed)
-            SELECT i.id, i.id IS NULL, s.line_code, s.part_number, s.part_number_norm,
-                   s.qty, s.cost, s.description,
-                   (i.id IS NOT NULL AND s.description <> '' AND i.description <> s.description)
-              FROM fi_staging s
-              LEFT JOIN {ITEM} i ON i.line_code = s.line_code AND i.part_number = s.part_number
-            """
-        )
-        # New items are born with their aggregates: this warehouse is the only one that has
-        # them, so they need no recompute (and are written once, not twice).
-        markup = Decimal(settings.FBS_PRICE_MARKUP)
-        cursor.execute(
-            f"""
-            INSERT INTO {ITEM} (line_code, part_number, part_number_norm, description, price,
-                                stock_qty, committed_qty, available_qty, updated_at)
-            SELECT line_code, part_number, part_number_norm, description,
-                   CASE WHEN %s AND qty > 0 THEN ROUND(cost * %s, 2) ELSE 0 END,
-                   CASE WHEN %s THEN qty ELSE 0 END, 0, CASE WHEN %s THEN qty ELSE 0 END, %s
-              FROM fi_staged WHERE is_new
-            """,
-            [counts, markup, counts, counts, now],
-        )
-        items_created = cursor.rowcount
-        if items_created:
-            cursor.execute(
-                f"""
-                UPDATE fi_staged SET item_id = i.id
-                  FROM {ITEM} i
-                 WHERE fi_staged.is_new
-                   AND i.line_code = fi_staged.line_code AND i.part_number = fi_staged.part_number
-                """
-            )
-        cursor.execute("CREATE UNIQUE INDEX fi_staged_item ON fi_staged (item_id)")
-        if _is_postgres():
-            cursor.execute("ANALYZE fi_staged")
-
-        # A better description replaces the old one; an empty one never blanks it.
-        cursor.execute(
-            f"""
-            UPDATE {ITEM} SET description = st.description
-              FROM fi_staged st
-             WHERE st.description_changed AND {ITEM}.id = st.item_id
-            """
-        )
-
-        _create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
-        # Rows missing from the new snapshot: that warehouse has none of them now.
-        cursor.execute(
-            f"""
-            INSERT INTO fi_changed (item_id)
-            SELECT s.item_id FROM {STOCK} s
-             WHERE s.warehouse_id = %s
-               AND NOT EXISTS (SELECT 1 FROM fi_staged st WHERE st.item_id = s.item_id)
-            """,
-            [warehouse.pk],
-        )
-        cursor.execute(
-            f"""
-            DELETE FROM {STOCK}
-             WHERE warehouse_id = %s AND item_id IN (SELECT item_id FROM fi_changed)
-            """,
-            [warehouse.pk],
-        )
-        deleted = cursor.rowcount
-        # Rows whose qty or cost changed.
-        cursor.execute(
-            f"""
-            UPDATE {STOCK} SET qty = st.qty, cost = st.cost, changed_at = %s
-              FROM fi_staged st
-             WHERE {STOCK}.warehouse_id = %s AND {STOCK}.item_id = st.item_id
-               AND ({STOCK}.qty <> st.qty OR {STOCK}.cost <> st.cost)
-            """,
-            [now, warehouse.pk],
-        )
-        updated = cursor.rowcount
-        # Rows new to this warehouse.
-        cursor.execute(
-            f"""
-            INSERT INTO {STOCK} (warehouse_id, item_id, qty, cost, changed_at)
-            SELECT %s, st.item_id, st.qty, st.cost, %s
-              FROM fi_staged st
-             WHERE NOT EXISTS (SELECT 1 FROM {STOCK} s
-                                WHERE s.warehouse_id = %s AND s.item_id = st.item_id)
-            """,
-            [warehouse.pk, now, warehouse.pk],
-        )
-        inserted = cursor.rowcount
-
-        # The items whose aggregates may move: every item of the warehouse when it starts to
-        # count again (first feed, back from stale), otherwise only the rows written just now.
-        starts_counting = warehouse.is_active and not warehouse.counts_in_stock
-        # New items already hold their aggregates: they are left out.
-        if starts_counting:
-            cursor.execute(
-                f"""
-                INSERT INTO fi_changed (item_id)
-                SELECT s.item_id FROM {STOCK} s
-                 WHERE s.warehouse_id = %s
-                   AND NOT EXISTS (SELECT 1 FROM fi_staged st
-                                    WHERE st.item_id = s.item_id AND st.is_new)
-                ON CONFLICT (item_id) DO NOTHING
-                """,
-                [warehouse.pk],
-            )
-        elif updated or inserted:
-            cursor.execute(
-                f"""
-                INSERT INTO fi_changed (item_id)
-                SELECT s.item_id FROM {STOCK} s
-                 WHERE s.warehouse_id = %s AND s.changed_at = %s
-                   AND NOT EXISTS (SELECT 1 FROM fi_staged st
-                                    WHERE st.item_id = s.item_id AND st.is_new)
-                ON CONFLICT (item_id) DO NOTHING
-                """,
-                [warehouse.pk, now],
-            )
-
-        warehouse.last_feed_at = now
-        warehouse.counts_in_stock = warehouse.is_active
-        warehouse.save(update_fields=["last_feed_at", "counts_in_stock"])
-
-        items_changed = _recompute_changed_items(cursor, now)
-        _drop_temp(cursor, "fi_staging", "fi_staged", "fi_changed")
-
-    return {
-        "items_created": items_created,
-        "items_changed": items_changed,
-        "stock_rows_written": deleted + updated + inserted,
-    }
-
-
 # --- Warehouses -------------------------------------------------------------------------------
 
 
@@ -491,7 +249,7 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
     """
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        _take_apply_lock(cursor)
+        loader.take_apply_lock(cursor)
         warehouses = Warehouse.objects.select_for_update().order_by("pk")
         if warehouse_ids is not None:
             warehouses = warehouses.filter(pk__in=warehouse_ids)
@@ -504,7 +262,7 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
                 flipped.append(warehouse)
         if not flipped:
             return []
-        _create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
+        loader.create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
         cursor.execute(
             f"""
             INSERT INTO fi_changed (item_id)
@@ -514,8 +272,8 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
             """,
             [w.pk for w in flipped],
         )
-        _recompute_changed_items(cursor, now)
-        _drop_temp(cursor, "fi_changed")
+        loader.recompute_items(cursor, now)
+        loader.drop_temp(cursor, "fi_changed")
     return [w.code for w in flipped]
 
 

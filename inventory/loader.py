@@ -1,0 +1,840 @@
+"""Loading warehouse feeds into the master inventory: many files, one set-based pass.
+
+A run stages every file first, each in its own savepoint. On PostgreSQL a file is COPYed as it
+stands into a staging table of text columns and checked there in SQL; only the rows SQL cannot
+vouch for go through the Python checks of `inventory.feeds`, so every reason reads the same. A
+file PostgreSQL's CSV reader will not take whole (a row of the wrong width, a blank line, bytes
+that are not UTF-8), or whose line count does not match its rows (a line break inside quotes),
+is read by the Python reader instead; on SQLite every file is. A file that is not a feed at all
+is rejected whole: its savepoint is rolled back and nothing of it stays.
+
+Then the files that passed are applied together, in one transaction and under the inventory lock:
+each row's item is looked up once, new items are inserted with their aggregates already summed
+over the whole run, only stock rows whose values differ are written, and every other touched item
+has its aggregates recomputed once, however many of the run's warehouses stock it. Into an empty
+inventory (the first load) the secondary indexes and foreign keys are dropped for the load and
+built again after it, as PostgreSQL's "Populating a Database" advises.
+"""
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from inventory.errors import FeedRejectedError
+from inventory.feeds import (
+    COST_MAX,
+    DESCRIPTION_MAX,
+    LINE_CODE_MAX,
+    PART_NUMBER_MAX,
+    QTY_MAX,
+    SNIFF_BYTES,
+    FeedReport,
+    FeedRow,
+    check_fields,
+    check_head,
+    check_header,
+    duplicate_reason,
+    read_feed,
+)
+from inventory.models import FeedImport, Item, Stock, Warehouse
+
+ITEM = Item._meta.db_table
+STOCK = Stock._meta.db_table
+WAREHOUSE = Warehouse._meta.db_table
+
+# Fixed, arbitrary and ours alone: imports and stock sweeps that touch aggregates run one at a time.
+INVENTORY_APPLY_LOCK = 7_301_001
+# Rows sent to the staging table per COPY when the Python reader stages a file.
+STAGE_BATCH_ROWS = 50_000
+# Below this many rows a first load is not worth dropping and rebuilding indexes for.
+BULK_LOAD_MIN_ROWS = 200_000
+# Memory per sort or hash for the run's statements (the server default, 4 MB, spills to disk).
+WORK_MEM = "256MB"
+MAINTENANCE_WORK_MEM = "512MB"
+
+# Bytes a "clean" file holds: printable ASCII and line breaks. Rows of such a file need no
+# per-character check in SQL before the values are trusted.
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@dataclass
+class Feed:
+    """One file of a run, from staging to its FeedImport's final counts."""
+
+    feed_import: FeedImport
+    fileobj: object
+    count_bytes: Callable[[int], None]
+    rewind_bytes: Callable[[], None]
+    file_no: int = 0
+    report: FeedReport = field(
+        default_factory=lambda: FeedReport(max_reported=FeedImport.MAX_REPORTED_REJECTS)
+    )
+    warehouse: Warehouse | None = None
+    error: str = ""
+    copied: bool = False  # staged by COPY and checked in SQL
+    clean: bool = False  # only printable ASCII and line breaks
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+
+class _NotForCopy(Exception):
+    """The file must go through the Python reader instead."""
+
+
+class _ScanningReader:
+    """What COPY reads the file through: counts bytes and line breaks, notes odd bytes."""
+
+    def __init__(self, raw, on_bytes):
+        self.raw = raw
+        self.on_bytes = on_bytes
+        self.bytes = 0
+        self.newlines = 0
+        self.returns = 0
+        self.clean = True
+        self.last = b""
+
+    def read(self, size=-1):
+        data = self.raw.read(size if size and size > 0 else 1 << 20)
+        if data:
+            self.bytes += len(data)
+            self.newlines += data.count(b"\n")
+            self.returns += data.count(b"\r")
+            if self.clean and data.translate(None, _TEXT_BYTES):
+                self.clean = False
+            self.last = data[-1:]
+            self.on_bytes(len(data))
+        return data
+
+    def rows_expected(self) -> int:
+        lines = self.newlines + (1 if self.bytes and self.last != b"\n" else 0)
+        return lines - 1  # the header
+
+
+# --- Temporary tables -------------------------------------------------------------------------
+
+
+def create_temp(cursor, name: str, columns: str) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    suffix = " ON COMMIT DROP" if is_postgres() else ""
+    cursor.execute(f"CREATE TEMP TABLE {name} ({columns}){suffix}")
+
+
+def _create_temp_as(cursor, name: str, query: str, params=()) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    suffix = " ON COMMIT DROP" if is_postgres() else ""
+    # Always with parameters, so that '%%' means '%' on every database.
+    cursor.execute(f"CREATE TEMP TABLE {name}{suffix} AS {query}", list(params))
+
+
+def drop_temp(cursor, *names: str) -> None:
+    for name in names:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _analyze(cursor, *names: str) -> None:
+    if is_postgres():
+        for name in names:
+            cursor.execute(f"ANALYZE {name}")
+
+
+def take_apply_lock(cursor) -> None:
+    if is_postgres():
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INVENTORY_APPLY_LOCK])
+
+
+VALID_COLUMNS = "file_no, line, line_code, part_number, part_number_norm, qty, cost, description"
+
+
+def _create_staging(cursor) -> None:
+    if is_postgres():
+        create_temp(
+            cursor,
+            "fi_raw",
+            "file_no integer, line bigserial, line_code text, part_number text, qty text, "
+            "cost text, description text",
+        )
+    create_temp(
+        cursor,
+        "fi_valid",
+        "file_no integer, line bigint, line_code varchar(10), part_number varchar(50), "
+        "part_number_norm varchar(50), qty integer, cost numeric(10, 2), "
+        "description varchar(255)",
+    )
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _stage_rows(cursor, file_no: int, rows: list[tuple[int, FeedRow]]) -> None:
+    """Write checked rows into fi_valid."""
+    if is_postgres():
+        import io
+
+        buffer = io.StringIO()
+        buffer.writelines(
+            f"{file_no}\t{line}\t{_copy_text(r.line_code)}\t{_copy_text(r.part_number)}\t"
+            f"{r.part_number_norm}\t{r.qty}\t{r.cost}\t{_copy_text(r.description)}\n"
+            for line, r in rows
+        )
+        buffer.seek(0)
+        cursor.cursor.copy_expert(f"COPY fi_valid ({VALID_COLUMNS}) FROM STDIN", buffer)
+    else:
+        cursor.executemany(
+            f"INSERT INTO fi_valid ({VALID_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    file_no,
+                    line,
+                    r.line_code,
+                    r.part_number,
+                    r.part_number_norm,
+                    r.qty,
+                    str(r.cost),
+                    r.description,
+                )
+                for line, r in rows
+            ],
+        )
+
+
+# --- Staging one file -------------------------------------------------------------------------
+
+
+def _warehouse_for_code(code: str) -> Warehouse:
+    from inventory.services import WAREHOUSE_CODE
+
+    if not WAREHOUSE_CODE.match(code or ""):
+        raise FeedRejectedError(
+            f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
+            "at most 40 characters (name the file after the warehouse, e.g. WH001.csv)."
+        )
+    warehouse, _ = Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
+    return warehouse
+
+
+def _stage_by_copy(cursor, feed: Feed) -> bool:
+    """COPY the file as it stands into fi_raw. False when the Python reader must read it."""
+    raw = feed.fileobj
+    if not is_postgres():
+        return False
+    try:
+        start = raw.tell()
+        head = raw.read(SNIFF_BYTES)
+        raw.seek(start)
+    except (AttributeError, OSError):
+        return False
+    check_head(head)
+    first, newline, _ = head.partition(b"\n")
+    if not newline:
+        return False
+    try:
+        header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+    columns = check_header(header)
+
+    cursor.execute(f"ALTER TABLE fi_raw ALTER COLUMN file_no SET DEFAULT {int(feed.file_no)}")
+    cursor.execute("ALTER SEQUENCE fi_raw_line_seq RESTART WITH 2")  # line 1 is the header
+    reader = _ScanningReader(raw, feed.count_bytes)
+    import psycopg2
+
+    try:
+        with transaction.atomic():
+            cursor.cursor.copy_expert(
+                f"COPY fi_raw ({', '.join(columns)}) FROM STDIN "
+                "(FORMAT csv, HEADER true, ENCODING 'UTF8')",
+                reader,
+                size=1 << 20,
+            )
+            rows = cursor.cursor.rowcount
+            if rows != reader.rows_expected():
+                raise _NotForCopy
+    except (_NotForCopy, DatabaseError, psycopg2.Error):
+        raw.seek(start)
+        feed.rewind_bytes()
+        return False
+    feed.report.rows_read = rows
+    feed.clean = reader.clean and reader.returns in (0, reader.newlines)
+    feed.copied = True
+    return True
+
+
+def _stage_by_reader(cursor, feed: Feed) -> None:
+    """The Python reader: checks every row and stages the good ones."""
+    batch: list[tuple[int, FeedRow]] = []
+    for row in read_feed(feed.fileobj, feed.report, on_bytes=feed.count_bytes):
+        batch.append((0, row))
+        if len(batch) >= STAGE_BATCH_ROWS:
+            _stage_rows(cursor, feed.file_no, batch)
+            batch.clear()
+    if batch:
+        _stage_rows(cursor, feed.file_no, batch)
+    feed.rejected = list(feed.report.rejected)
+
+
+def stage(cursor, feed: Feed) -> None:
+    """Stage one file in its own savepoint; a file that is not a feed leaves nothing."""
+    try:
+        with transaction.atomic():
+            feed.warehouse = _warehouse_for_code(feed.feed_import.warehouse_code)
+            if not _stage_by_copy(cursor, feed):
+                _stage_by_reader(cursor, feed)
+    except FeedRejectedError as exc:
+        feed.error = exc.message
+        feed.warehouse = None
+
+
+# --- Checking the COPYed rows -----------------------------------------------------------------
+
+# A row SQL can vouch for: every value already in the form the Python checks would accept as is.
+_ROW_OK = f"""
+    length(btrim(line_code)) BETWEEN 1 AND {LINE_CODE_MAX}
+    AND length(btrim(part_number)) BETWEEN 1 AND {PART_NUMBER_MAX}
+    AND length(qty) BETWEEN 1 AND {len(str(QTY_MAX))} AND ltrim(qty, '0123456789') = ''
+    AND (length(qty) < {len(str(QTY_MAX))} OR qty COLLATE "C" <= '{QTY_MAX}')
+    AND cost ~ '^[0-9]{{1,{len(str(int(COST_MAX)))}}}(\\.[0-9]{{0,2}})?$'
+"""
+# Only printable ASCII, so that SQL's trimming and upper-casing are Python's.
+_ROW_PLAIN = """
+    line_code ~ '^[ -~]*$' AND part_number ~ '^[ -~]*$' AND COALESCE(description, '') ~ '^[ -~]*$'
+"""
+
+
+def check_copied(cursor, feeds: list[Feed]) -> None:
+    """Move the COPYed rows SQL can vouch for into fi_valid; check the others in Python; reject
+    keys repeated within a file."""
+    copied = [f for f in feeds if f.copied and not f.error]
+    if not copied:
+        return
+    by_no = {f.file_no: f for f in copied}
+    for clean in (True, False):
+        numbers = [f.file_no for f in copied if f.clean is clean]
+        if not numbers:
+            continue
+        ok = _ROW_OK if clean else f"{_ROW_OK} AND {_ROW_PLAIN}"
+        cursor.execute(
+            f"""
+            INSERT INTO fi_valid ({VALID_COLUMNS})
+            SELECT file_no, line, upper(btrim(line_code)), upper(btrim(part_number)), NULL,
+                   qty::integer, cost::numeric(10, 2),
+                   left(btrim(COALESCE(description, '')), {DESCRIPTION_MAX})
+              FROM fi_raw
+             WHERE file_no = ANY(%s) AND {ok}
+            """,
+            [numbers],
+        )
+        cursor.execute(
+            "SELECT file_no, count(*) FROM fi_valid WHERE file_no = ANY(%s) GROUP BY file_no",
+            [numbers],
+        )
+        vouched = dict(cursor.fetchall())
+        odd = [n for n in numbers if vouched.get(n, 0) != by_no[n].report.rows_read]
+        if odd:
+            cursor.execute(
+                f"""
+                SELECT file_no, line, COALESCE(line_code, ''), COALESCE(part_number, ''),
+                       COALESCE(qty, ''), COALESCE(cost, ''), COALESCE(description, '')
+                  FROM fi_raw
+                 WHERE file_no = ANY(%s) AND NOT COALESCE({ok}, false)
+                 ORDER BY file_no, line
+                """,
+                [odd],
+            )
+            good: dict[int, list] = {}
+            for file_no, line, *values in cursor.fetchall():
+                checked = check_fields(*values)
+                if isinstance(checked, str):
+                    by_no[file_no].rejected.append((line, checked))
+                else:
+                    good.setdefault(file_no, []).append((line, checked))
+            for file_no, rows in good.items():
+                _stage_rows(cursor, file_no, rows)
+
+    numbers = list(by_no)
+    cursor.execute(
+        """
+        SELECT 1 FROM fi_valid WHERE file_no = ANY(%s)
+         GROUP BY file_no, line_code, part_number HAVING count(*) > 1 LIMIT 1
+        """,
+        [numbers],
+    )
+    if cursor.fetchone():
+        repeated = """
+            SELECT file_no, line, line_code, part_number, first_line FROM (
+                SELECT file_no, line, line_code, part_number,
+                       min(line) OVER (PARTITION BY file_no, line_code, part_number) AS first_line
+                  FROM fi_valid WHERE file_no = ANY(%s)) d
+             WHERE line > first_line
+        """
+        cursor.execute(repeated, [numbers])
+        for file_no, line, line_code, part_number, first_line in cursor.fetchall():
+            by_no[file_no].rejected.append(
+                (line, duplicate_reason(line_code, part_number, first_line))
+            )
+        cursor.execute(
+            f"DELETE FROM fi_valid WHERE (file_no, line) IN "
+            f"(SELECT file_no, line FROM ({repeated}) r)",
+            [numbers],
+        )
+    cursor.execute("TRUNCATE fi_raw")
+
+
+def finish_report(feed: Feed) -> None:
+    """The file's rejected rows in line order, as many as a FeedImport keeps."""
+    if not feed.copied:
+        return  # the Python reader reported them as it read
+    feed.rejected.sort()
+    feed.report.rows_rejected = len(feed.rejected)
+    feed.report.rejected = feed.rejected[: feed.report.max_reported]
+
+
+# --- Applying ---------------------------------------------------------------------------------
+
+
+def _last_description(alias: str = "") -> str:
+    """The last non-empty description of a group of rows, in the run's file order."""
+    p = f"{alias}." if alias else ""
+    if is_postgres():
+        keyed = f"lpad({p}file_no::text, 6, '0') || {p}description"
+        return (
+            f"COALESCE(substr(max((CASE WHEN {p}description <> '' THEN {keyed} END) "
+            "COLLATE \"C\"), 7), '')"
+        )
+    keyed = f"printf('%%06d', {p}file_no) || {p}description"
+    return f"COALESCE(substr(max(CASE WHEN {p}description <> '' THEN {keyed} END), 7), '')"
+
+
+def recompute_items(cursor, now, *, record: bool = False) -> int:
+    """Recompute stock, available qty and price of the items listed in fi_changed.
+
+    Only rows whose values really change are written; with `record`, their ids go to
+    fi_item_changed. Returns how many items changed.
+    """
+    if is_postgres():
+        cursor.execute("ANALYZE fi_changed")
+        # Lock the items in primary-key order, the order orders lock them in, so an import and
+        # an order placement never deadlock.
+        cursor.execute(
+            f"SELECT id FROM {ITEM} WHERE id IN (SELECT item_id FROM fi_changed) "
+            "ORDER BY id FOR UPDATE"
+        )
+    markup = Decimal(settings.FBS_PRICE_MARKUP)
+    update = f"""
+        UPDATE {ITEM}
+           SET stock_qty = agg.qty,
+               available_qty = agg.qty - {ITEM}.committed_qty,
+               price = COALESCE(ROUND(agg.min_cost * %s, 2), {ITEM}.price),
+               updated_at = %s
+          FROM (
+                SELECT c.item_id,
+                       COALESCE(SUM(CASE WHEN w.counts_in_stock THEN s.qty ELSE 0 END), 0) AS qty,
+                       MIN(CASE WHEN w.counts_in_stock AND s.qty > 0 THEN s.cost END) AS min_cost
+                  FROM fi_changed c
+                  LEFT JOIN {STOCK} s ON s.item_id = c.item_id
+                  LEFT JOIN {WAREHOUSE} w ON w.id = s.warehouse_id
+                 GROUP BY c.item_id
+               ) agg
+         WHERE {ITEM}.id = agg.item_id
+           AND ({ITEM}.stock_qty <> agg.qty
+                OR {ITEM}.price <> COALESCE(ROUND(agg.min_cost * %s, 2), {ITEM}.price))
+    """
+    params = [markup, now, markup]
+    if not record:
+        cursor.execute(update, params)
+        return cursor.rowcount
+    if is_postgres():
+        cursor.execute(
+            f"WITH u AS ({update} RETURNING {ITEM}.id) "
+            "INSERT INTO fi_item_changed SELECT id FROM u",
+            params,
+        )
+        return cursor.rowcount
+    cursor.execute(f"{update} RETURNING {ITEM}.id", params)
+    ids = [(row[0],) for row in cursor.fetchall()]
+    cursor.executemany("INSERT INTO fi_item_changed (item_id) VALUES (%s)", ids)
+    return len(ids)
+
+
+def apply(cursor, feeds: list[Feed], now) -> None:
+    """Apply every staged feed as its warehouse's whole new snapshot, together."""
+    take_apply_lock(cursor)
+    ids = sorted(f.warehouse.pk for f in feeds)
+    locked = {
+        w.pk: w for w in Warehouse.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    create_temp(
+        cursor,
+        "fi_files",
+        "file_no integer PRIMARY KEY, warehouse_id bigint, counts boolean, starts boolean",
+    )
+    cursor.executemany(
+        "INSERT INTO fi_files (file_no, warehouse_id, counts, starts) VALUES (%s, %s, %s, %s)",
+        [
+            (
+                f.file_no,
+                f.warehouse.pk,
+                locked[f.warehouse.pk].is_active,
+                locked[f.warehouse.pk].is_active and not locked[f.warehouse.pk].counts_in_stock,
+            )
+            for f in feeds
+        ],
+    )
+    _analyze(cursor, "fi_valid", "fi_files")
+    # Each warehouse's feed is fresh now, so its stock counts exactly when it is active.
+    cursor.execute(
+        f"""
+        UPDATE {WAREHOUSE} SET last_feed_at = %s, counts_in_stock = f.counts
+          FROM fi_files f WHERE {WAREHOUSE}.id = f.warehouse_id
+        """,
+        [now],
+    )
+    rows = sum(f.report.rows_read for f in feeds)
+    if is_postgres() and rows >= BULK_LOAD_MIN_ROWS and not Item.objects.exists():
+        _apply_first_load(cursor, feeds, now)
+    else:
+        _apply_changes(cursor, feeds, now)
+
+
+def _part_number_norm(alias: str) -> str:
+    """A group's normalised part number: the Python reader's rows bring theirs; for the rows
+    checked in SQL (printable ASCII, already upper case) it is the same character filter."""
+    if is_postgres():
+        return (
+            f"COALESCE(min({alias}.part_number_norm), "
+            f"regexp_replace({alias}.part_number, '[^0-9A-Z]', '', 'g'))"
+        )
+    return f"min({alias}.part_number_norm)"
+
+
+def _new_items_sql(source: str) -> str:
+    """Items of `source` (rows with file_no, line_code, part_number, ... joined to fi_files f)
+    grouped by key, with their aggregates over the run's counting warehouses."""
+    return f"""
+        SELECT r.line_code, r.part_number, {_part_number_norm("r")} AS part_number_norm,
+               min(r.file_no) AS first_file, {_last_description("r")} AS description,
+               SUM(CASE WHEN f.counts THEN r.qty ELSE 0 END) AS qty,
+               MIN(CASE WHEN f.counts AND r.qty > 0 THEN r.cost END) AS min_cost
+          FROM {source} r JOIN fi_files f ON f.file_no = r.file_no
+    """
+
+
+def _insert_items_from_keys(cursor, now) -> None:
+    markup = Decimal(settings.FBS_PRICE_MARKUP)
+    cursor.execute(
+        f"""
+        INSERT INTO {ITEM} (line_code, part_number, part_number_norm, description, price,
+                            stock_qty, committed_qty, available_qty, updated_at)
+        SELECT line_code, part_number, part_number_norm, description,
+               COALESCE(ROUND(min_cost * %s, 2), 0), qty, 0, qty, %s
+          FROM fi_keys
+        """,
+        [markup, now],
+    )
+
+
+def _items_created_per_file(cursor, feeds: list[Feed]) -> None:
+    cursor.execute("SELECT first_file, count(*) FROM fi_keys GROUP BY first_file")
+    created = dict(cursor.fetchall())
+    for feed in feeds:
+        feed.counts["items_created"] = created.get(feed.file_no, 0)
+
+
+def _apply_first_load(cursor, feeds: list[Feed], now) -> None:
+    """Into an empty inventory: every item is new, so each is inserted once with its aggregates,
+    and the stock goes in with the secondary indexes and foreign keys built after it."""
+    _create_temp_as(
+        cursor,
+        "fi_keys",
+        _new_items_sql("fi_valid") + " GROUP BY r.line_code, r.part_number",
+    )
+    with _rebuilt_after(cursor, [ITEM, STOCK]):
+        _insert_items_from_keys(cursor, now)
+        _analyze(cursor, ITEM)
+        # Sorting 3 million rows for a merge join costs more than hashing a million items.
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute(
+            f"""
+            INSERT INTO {STOCK} (warehouse_id, item_id, qty, cost, changed_at)
+            SELECT f.warehouse_id, i.id, v.qty, v.cost, %s
+              FROM fi_valid v
+              JOIN fi_files f ON f.file_no = v.file_no
+              JOIN {ITEM} i ON i.line_code = v.line_code AND i.part_number = v.part_number
+            """,
+            [now],
+        )
+        cursor.execute("SET LOCAL enable_mergejoin = on")
+    _analyze(cursor, ITEM, STOCK)
+    _items_created_per_file(cursor, feeds)
+    for feed in feeds:
+        feed.counts["stock_rows_written"] = feed.report.rows_read - len(feed.rejected)
+        feed.counts["items_changed"] = 0
+    drop_temp(cursor, "fi_keys")
+
+
+class _rebuilt_after:
+    """Drop the tables' secondary indexes, unique constraints and foreign keys, and build them
+    again, from their own definitions in the catalog, when the block ends without an error."""
+
+    def __init__(self, cursor, tables: list[str]):
+        self.cursor = cursor
+        self.tables = tables
+
+    def __enter__(self):
+        cursor = self.cursor
+        cursor.execute(
+            """
+            SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)
+              FROM pg_constraint
+             WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('u', 'f')
+            """,
+            [self.tables],
+        )
+        self.constraints = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)
+              FROM pg_index
+             WHERE indrelid = ANY(%s::regclass[]) AND NOT indisprimary
+               AND indexrelid NOT IN (SELECT conindid FROM pg_constraint
+                                       WHERE contype IN ('u', 'p'))
+            """,
+            [self.tables],
+        )
+        self.indexes = cursor.fetchall()
+        cursor.execute(f"LOCK TABLE {', '.join(self.tables)} IN ACCESS EXCLUSIVE MODE")
+        for table, name, _kind, _definition in self.constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _definition in self.indexes:
+            cursor.execute(f"DROP INDEX {name}")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            return False  # the transaction rolls the drops back
+        cursor = self.cursor
+        for _name, definition in self.indexes:
+            cursor.execute(definition)
+        # Unique constraints first: nothing here refers to them, but they check the data.
+        for table, name, _kind, definition in sorted(self.constraints, key=lambda c: c[2] != "u"):
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        return False
+
+
+def _apply_changes(cursor, feeds: list[Feed], now) -> None:
+    """Into an inventory that has items: write only what differs, recompute only what moved."""
+    # One pass over the run's rows: each row's item and its stock row at that warehouse. Only
+    # the rows that change something are kept: a new item, a new or changed stock row, a new
+    # description.
+    _create_temp_as(
+        cursor,
+        "fi_rows",
+        f"""
+        SELECT v.file_no, f.warehouse_id, i.id AS item_id, (i.id IS NULL) AS is_new,
+               s.id AS stock_id,
+               (s.id IS NOT NULL AND (s.qty <> v.qty OR s.cost <> v.cost)) AS stock_changed,
+               v.line_code, v.part_number, v.part_number_norm, v.qty, v.cost, v.description,
+               (i.id IS NOT NULL AND v.description <> ''
+                AND i.description <> v.description) AS description_changed
+          FROM fi_valid v
+          JOIN fi_files f ON f.file_no = v.file_no
+          LEFT JOIN {ITEM} i ON i.line_code = v.line_code AND i.part_number = v.part_number
+          LEFT JOIN {STOCK} s ON s.warehouse_id = f.warehouse_id AND s.item_id = i.id
+         WHERE i.id IS NULL OR s.id IS NULL OR s.qty <> v.qty OR s.cost <> v.cost
+            OR (v.description <> '' AND i.description <> v.description)
+        """,
+    )
+    _analyze(cursor, "fi_rows")
+
+    # New items, born with their aggregates: only this run's warehouses have them.
+    _create_temp_as(
+        cursor,
+        "fi_keys",
+        _new_items_sql("fi_rows") + " WHERE r.is_new GROUP BY r.line_code, r.part_number",
+    )
+    _items_created_per_file(cursor, feeds)
+    _insert_items_from_keys(cursor, now)
+    create_temp(cursor, "fi_new", "item_id bigint PRIMARY KEY")
+    if any(f.counts["items_created"] for f in feeds):
+        cursor.execute(
+            f"""
+            UPDATE fi_rows SET item_id = i.id
+              FROM {ITEM} i
+             WHERE fi_rows.is_new
+               AND i.line_code = fi_rows.line_code AND i.part_number = fi_rows.part_number
+            """
+        )
+        cursor.execute(
+            "INSERT INTO fi_new (item_id) SELECT DISTINCT item_id FROM fi_rows WHERE is_new"
+        )
+
+    # A new description replaces the old one; an empty one never blanks it. When several of
+    # the run's files bring a new one for an item, the last file's wins.
+    cursor.execute(
+        f"""
+        UPDATE {ITEM} SET description = d.description
+          FROM (SELECT r.item_id, {_last_description("r")} AS description
+                  FROM fi_rows r WHERE r.description_changed
+                 GROUP BY r.item_id) d
+         WHERE {ITEM}.id = d.item_id AND {ITEM}.description <> d.description
+        """,
+        [],
+    )
+
+    # The stock rows to write: new and changed ones from the pass above, and the rows a
+    # warehouse's new snapshot no longer lists. Those are looked for only at the warehouses
+    # whose rows found in the feed fall short of what they hold now.
+    create_temp(
+        cursor,
+        "fi_written",
+        "warehouse_id bigint, item_id bigint, stock_id bigint, kind char(1), qty integer, "
+        "cost numeric(10, 2)",
+    )
+    cursor.execute(
+        """
+        INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, qty, cost)
+        SELECT warehouse_id, item_id, stock_id, CASE WHEN stock_id IS NULL THEN 'i' ELSE 'u' END,
+               qty, cost
+          FROM fi_rows WHERE stock_id IS NULL OR stock_changed
+        """
+    )
+    cursor.execute(
+        f"""
+        SELECT warehouse_id, count(*) FROM {STOCK}
+         WHERE warehouse_id IN (SELECT warehouse_id FROM fi_files) GROUP BY warehouse_id
+        """
+    )
+    held = dict(cursor.fetchall())
+    cursor.execute("SELECT warehouse_id, count(*) FROM fi_rows WHERE stock_id IS NULL GROUP BY 1")
+    new_rows = dict(cursor.fetchall())
+    short = [
+        f.warehouse.pk
+        for f in feeds
+        if f.report.rows_read - f.report.rows_rejected - new_rows.get(f.warehouse.pk, 0)
+        != held.get(f.warehouse.pk, 0)
+    ]
+    if short:
+        cursor.execute(
+            f"""
+            INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind)
+            SELECT s.warehouse_id, s.item_id, s.id, 'd'
+              FROM {STOCK} s
+             WHERE s.warehouse_id IN ({", ".join(["%s"] * len(short))})
+               AND NOT EXISTS (
+                   SELECT 1 FROM fi_valid v
+                     JOIN fi_files f ON f.file_no = v.file_no
+                     JOIN {ITEM} i ON i.line_code = v.line_code AND i.part_number = v.part_number
+                    WHERE f.warehouse_id = s.warehouse_id AND i.id = s.item_id)
+            """,
+            short,
+        )
+    cursor.execute("SELECT kind, count(*) FROM fi_written GROUP BY kind")
+    kinds = dict(cursor.fetchall())
+    if kinds.get("d"):
+        cursor.execute(
+            f"DELETE FROM {STOCK} WHERE id IN (SELECT stock_id FROM fi_written WHERE kind = 'd')"
+        )
+    if kinds.get("u"):
+        cursor.execute(
+            f"""
+            UPDATE {STOCK} SET qty = w.qty, cost = w.cost, changed_at = %s
+              FROM fi_written w
+             WHERE w.kind = 'u' AND {STOCK}.id = w.stock_id
+            """,
+            [now],
+        )
+    if kinds.get("i"):
+        cursor.execute(
+            f"""
+            INSERT INTO {STOCK} (warehouse_id, item_id, qty, cost, changed_at)
+            SELECT warehouse_id, item_id, qty, cost, %s FROM fi_written WHERE kind = 'i'
+            """,
+            [now],
+        )
+    cursor.execute("SELECT warehouse_id, count(*) FROM fi_written GROUP BY warehouse_id")
+    written = dict(cursor.fetchall())
+
+    # The items whose aggregates may move: those with a row written, and every item of a
+    # warehouse that starts to count (its first feed, or back from stale). New items already
+    # hold theirs.
+    create_temp(cursor, "fi_touched", "warehouse_id bigint, item_id bigint")
+    cursor.execute("INSERT INTO fi_touched SELECT warehouse_id, item_id FROM fi_written")
+    cursor.execute(
+        f"""
+        INSERT INTO fi_touched
+        SELECT s.warehouse_id, s.item_id
+          FROM {STOCK} s JOIN fi_files f ON f.warehouse_id = s.warehouse_id
+         WHERE f.starts
+        """
+    )
+    create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
+    cursor.execute(
+        """
+        INSERT INTO fi_changed (item_id)
+        SELECT DISTINCT t.item_id FROM fi_touched t
+         WHERE NOT EXISTS (SELECT 1 FROM fi_new n WHERE n.item_id = t.item_id)
+        """
+    )
+    create_temp(cursor, "fi_item_changed", "item_id bigint PRIMARY KEY")
+    changed = recompute_items(cursor, now, record=True)
+    per_warehouse: dict[int, int] = {}
+    if changed:
+        cursor.execute(
+            """
+            SELECT t.warehouse_id, count(DISTINCT t.item_id)
+              FROM fi_touched t JOIN fi_item_changed c ON c.item_id = t.item_id
+             GROUP BY t.warehouse_id
+            """
+        )
+        per_warehouse = dict(cursor.fetchall())
+    for feed in feeds:
+        feed.counts["stock_rows_written"] = written.get(feed.warehouse.pk, 0)
+        feed.counts["items_changed"] = per_warehouse.get(feed.warehouse.pk, 0)
+    drop_temp(
+        cursor, "fi_rows", "fi_keys", "fi_new", "fi_written", "fi_touched", "fi_changed",
+        "fi_item_changed",
+    )  # fmt: skip
+
+
+# --- A run ------------------------------------------------------------------------------------
+
+
+def run(feeds: list[Feed]) -> None:
+    """Stage, check and apply `feeds` (distinct warehouses); fill in each one's outcome.
+
+    Raises what the apply raised (nothing of the run is then applied); the caller records it.
+    """
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if is_postgres():
+            # Whole-run sorts and hashes fit in memory instead of spilling to disk.
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            cursor.execute(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+            # Small runs touch items by key; with the default random_page_cost (4, for spinning
+            # disks) the planner would rather scan the whole item table each time.
+            cursor.execute("SET LOCAL random_page_cost = 1.1")
+        _create_staging(cursor)
+        for number, feed in enumerate(feeds, start=1):
+            feed.file_no = number
+            stage(cursor, feed)
+        check_copied(cursor, feeds)
+        good = [f for f in feeds if not f.error]
+        for feed in good:
+            finish_report(feed)
+        if good:
+            started = time.monotonic()
+            apply(cursor, good, now)
+            for feed in good:
+                feed.counts["apply_seconds"] = time.monotonic() - started
+        drop_temp(cursor, "fi_raw", "fi_valid", "fi_files")
