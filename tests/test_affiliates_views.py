@@ -213,3 +213,25 @@ def test_admin_payment_methods_are_masked_and_api_keys_hide_the_hash(client):
     assert b"4242" in methods.content
     assert key.key_hash.encode() not in keys.content
     assert raw.encode() not in keys.content
+
+
+def test_login_hashes_with_argon2id_and_upgrades_an_older_pbkdf2_hash(client, settings):
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from sophio_fbs import settings as project_settings
+
+    # given the project's own hashers (the suite otherwise uses a fast one) and a user whose
+    # password was stored with Django's default PBKDF2
+    settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
+    user = UserFactory()
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, "saltsaltsaltsalt")
+    user.save(update_fields=["password"])
+
+    # when the user logs in
+    response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
+
+    # then the login works and the stored hash is now Argon2id at OWASP's parameters
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert user.check_password(PASSWORD)
