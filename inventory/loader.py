@@ -335,12 +335,14 @@ def check_copied(cursor, feeds: list[Feed]) -> None:
             """,
             [numbers],
         )
-        cursor.execute(
-            "SELECT file_no, count(*) FROM fi_valid WHERE file_no = ANY(%s) GROUP BY file_no",
-            [numbers],
-        )
-        vouched = dict(cursor.fetchall())
-        odd = [n for n in numbers if vouched.get(n, 0) != by_no[n].report.rows_read]
+        odd = []
+        if cursor.rowcount != sum(by_no[n].report.rows_read for n in numbers):
+            cursor.execute(
+                "SELECT file_no, count(*) FROM fi_valid WHERE file_no = ANY(%s) GROUP BY 1",
+                [numbers],
+            )
+            vouched = dict(cursor.fetchall())
+            odd = [n for n in numbers if vouched.get(n, 0) != by_no[n].report.rows_read]
         if odd:
             cursor.execute(
                 f"""
