@@ -685,19 +685,6 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             "INSERT INTO fi_new (item_id) SELECT DISTINCT item_id FROM fi_rows WHERE is_new"
         )
 
-    # A new description replaces the old one; an empty one never blanks it. When several of
-    # the run's files bring a new one for an item, the last file's wins.
-    cursor.execute(
-        f"""
-        UPDATE {ITEM} SET description = d.description
-          FROM (SELECT r.item_id, {_last_description("r")} AS description
-                  FROM fi_rows r WHERE r.description_changed
-                 GROUP BY r.item_id) d
-         WHERE {ITEM}.id = d.item_id AND {ITEM}.description <> d.description
-        """,
-        [],
-    )
-
     # The stock rows to write: new and changed ones from the pass above, and the rows a
     # warehouse's new snapshot no longer lists. Those are looked for only at the warehouses
     # whose rows found in the feed fall short of what they hold now.
@@ -792,6 +779,31 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
          WHERE NOT EXISTS (SELECT 1 FROM fi_new n WHERE n.item_id = t.item_id)
         """
     )
+    if is_postgres():
+        # Every existing item this run writes, locked in primary-key order before the first
+        # write, the order orders lock them in: an import and an order never deadlock. (New
+        # items are invisible to everyone else until the run commits.)
+        cursor.execute(
+            f"""
+            SELECT id FROM {ITEM}
+             WHERE id IN (SELECT item_id FROM fi_changed
+                          UNION SELECT item_id FROM fi_rows WHERE description_changed)
+             ORDER BY id FOR UPDATE
+            """
+        )
+    # A new description replaces the old one; an empty one never blanks it. When several of
+    # the run's files bring a new one for an item, the last file's wins.
+    cursor.execute(
+        f"""
+        UPDATE {ITEM} SET description = d.description
+          FROM (SELECT r.item_id, {_last_description("r")} AS description
+                  FROM fi_rows r WHERE r.description_changed
+                 GROUP BY r.item_id) d
+         WHERE {ITEM}.id = d.item_id AND {ITEM}.description <> d.description
+        """,
+        [],
+    )
+
     create_temp(cursor, "fi_item_changed", "item_id bigint PRIMARY KEY")
     changed = recompute_items(cursor, now, record=True)
     per_warehouse: dict[int, int] = {}
