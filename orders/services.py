@@ -95,7 +95,15 @@ def _move(order: Order, target: str, **fields) -> bool:
 
 
 def _lock_order(order_id: int) -> Order:
-    return Order.objects.select_for_update().select_related("affiliate").get(pk=order_id)
+    # Read with what a refund and an email of the order need: its affiliate and its payment
+    # method. Only the order's row is locked (of=self): without it, FOR UPDATE also locked the
+    # affiliate's row, so every settle, pay and cancel of an affiliate waited for the others and
+    # for its placements.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("affiliate", "payment_method")
+        .get(pk=order_id)
+    )
 
 
 # --- Placing ----------------------------------------------------------------------------------
