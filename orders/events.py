@@ -22,9 +22,12 @@ def record(
     line: OrderLine | None = None,
     status_from: str = "",
     status_to: str = "",
+    save: bool = True,
     **data,
 ) -> OrderEvent:
-    return OrderEvent.objects.create(
+    """One event; with save=False it is only built, for `write` to insert with others in one
+    statement (still inside the transaction of the change it tells of)."""
+    event = OrderEvent(
         order=order,
         line=line,
         kind=kind,
@@ -35,6 +38,14 @@ def record(
         status_to=status_to,
         data=data,
     )
+    if save:
+        event.save(force_insert=True)
+    return event
+
+
+def write(built: list[OrderEvent]) -> None:
+    """Insert events built with save=False, in the order given (the timeline's order)."""
+    OrderEvent.objects.bulk_create(built)
 
 
 def placed(order, *, user):
@@ -87,13 +98,20 @@ def refunded(order, *, amount, kind: str, line=None):
     )
 
 
-def released(order):
-    return record(
-        order,
-        "released",
-        "Cancel window closed: sent to fulfillment.",
-        status_from=Order.Status.QUEUED,
-        status_to=Order.Status.PROCESSING,
+def released(order_ids: list[int]) -> None:
+    """The release sweep's events, one per order it released, in one statement."""
+    write(
+        [
+            record(
+                Order(pk=order_id),
+                "released",
+                "Cancel window closed: sent to fulfillment.",
+                status_from=Order.Status.QUEUED,
+                status_to=Order.Status.PROCESSING,
+                save=False,
+            )
+            for order_id in order_ids
+        ]
     )
 
 

@@ -535,8 +535,7 @@ def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
             processing_started_at=now,
             fulfillment_runs=F("fulfillment_runs") + 1,
         )
-        for order in Order.objects.filter(pk__in=due):
-            events.released(order)
+        events.released(due)
         for order_id in due:
             _on_commit_enqueue(order_fulfill_task, order_id)
     return due

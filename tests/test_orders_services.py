@@ -12,7 +12,7 @@ from inventory.services import warehouse_register
 from orders import services
 from orders.connectors import ConnectorError, Placement
 from orders.errors import OrderRefusedError, OrderStatusError
-from orders.models import Order, OrderLine, SourcingAttempt
+from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
 from payments.models import LedgerEntry
 from payments.selectors import ledger_balance
 from tests.factories import CardFactory, UserFactory, import_feed
@@ -241,6 +241,16 @@ def test_cancel_request_after_release_is_too_late_and_recorded(user):
     assert order.status == Order.Status.PROCESSING
     assert ledger(order) == [("charge", order.total)]
     assert order.events.filter(kind="cancel_request", data__outcome="too_late").count() == 1
+
+
+def test_release_writes_its_events_in_one_statement(user, django_assert_max_num_queries):
+    orders = [place(user, marketplace_order_id=f"M-{n}") for n in range(5)]
+
+    with django_assert_max_num_queries(6):
+        released = services.order_release_due(now=orders[-1].release_at + timedelta(seconds=1))
+
+    assert sorted(released) == sorted(o.pk for o in orders)
+    assert OrderEvent.objects.filter(order__in=orders, kind="released").count() == 5
 
 
 def test_release_waits_for_the_window(user):
