@@ -140,7 +140,16 @@ def flagged(order, *, reason: str):
     return record(order, "flagged", f"Flagged to Support: {reason}")
 
 
-def sourcing(line, *, warehouse, outcome: str, second_source: bool, extra_cost, message: str):
+def sourcing(
+    line,
+    *,
+    warehouse,
+    outcome: str,
+    second_source: bool,
+    extra_cost,
+    message: str,
+    save: bool = True,
+):
     what = "Second source" if second_source else "First choice"
     text = f"{what} {warehouse.code}: {message}"
     if second_source and outcome == "accepted" and extra_cost:
@@ -152,6 +161,7 @@ def sourcing(line, *, warehouse, outcome: str, second_source: bool, extra_cost, 
         actor=Actor.WAREHOUSE,
         line=line,
         warehouse=warehouse.code,
+        save=save,
     )
 
 
@@ -164,13 +174,14 @@ def line_voided(line):
     )
 
 
-def settled(order, *, status_from: str):
+def settled(order, *, status_from: str, save: bool = True):
     return record(
         order,
         "settled",
         f"Every line decided: {order.get_status_display().lower()}.",
         status_from=status_from,
         status_to=order.status,
+        save=save,
     )
 
 

@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ from orders.errors import (
     PaymentMethodMissingError,
 )
 from orders.geo import STATE_CENTRES, distance_key
-from orders.models import ApiIdempotencyKey, Order, OrderLine, SourcingAttempt
+from orders.models import ApiIdempotencyKey, Order, OrderEvent, OrderLine, SourcingAttempt
 from payments.gateways import get_gateway
 from payments.models import CENT, LedgerEntry
 from payments.services import ledger_record
@@ -68,6 +69,16 @@ def _lock_items(item_ids) -> dict[int, Item]:
         item.pk: item
         for item in Item.objects.select_for_update().filter(pk__in=set(item_ids)).order_by("pk")
     }
+
+
+def _lock_item_ids(item_ids) -> None:
+    """_lock_items for a caller that needs the locks, not the rows."""
+    list(
+        Item.objects.select_for_update()
+        .filter(pk__in=set(item_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _commit_stock(quantities: dict[int, int], sign: int) -> None:
@@ -612,21 +623,93 @@ def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
 # --- Fulfillment ------------------------------------------------------------------------------
 
 
+@dataclass
+class _History:
+    """What earlier runs recorded for a line's current cycle: the warehouses that answered (not
+    asked again) and the first choice's cost (what a second source's extra cost is measured
+    against)."""
+
+    tried: dict[int, str] = field(default_factory=dict)
+    first_cost: Decimal | None = None
+
+
+@dataclass
+class _Routing:
+    """The warehouse that accepted a line (None: nobody did), with its attempt row and event,
+    not written yet: they are written with the line's decision."""
+
+    accepted: Stock | None = None
+    attempt: SourcingAttempt | None = None
+    event: OrderEvent | None = None
+    second_source: bool = False
+    extra: Decimal = Decimal("0.00")
+
+
 def order_fulfill(*, order_id: int) -> str | None:
     """Send each open line to a warehouse; settle the order. Safe to run twice or concurrently:
-    each line is decided by one compare-and-set, each warehouse answer is keyed."""
-    order = Order.objects.select_related("affiliate").filter(pk=order_id).first()
-    if order is None or order.status != Status.PROCESSING:
+    each line is decided by one compare-and-set, each warehouse answer is keyed.
+
+    The warehouses are asked outside any transaction; then one short transaction per line
+    records the acceptance with the line's decision, and the last one also settles the order.
+    A run that dies before a line's commit has not decided it: the next run asks the same
+    warehouses with the same keys and gets the same answers."""
+    # The open lines with their order, in one query. The order's affiliate and payment method
+    # are read only if a line is voided (its refund and email).
+    lines = list(
+        OrderLine.objects.filter(order_id=order_id, status=LineStatus.OPEN)
+        .select_related("order")
+        .order_by("pk")
+    )
+    if not lines:
+        # Nothing left to route: a replayed task, or a run that died before it settled.
+        if not Order.objects.filter(pk=order_id).exists():
+            return None
+        return order_settle(order_id=order_id)
+    order = lines[0].order
+    if order.status != Status.PROCESSING:
         return None
-    for line in order.lines.filter(status=LineStatus.OPEN).select_related("item").order_by("pk"):
-        order_line_route(line=line, order=order)
-    return order_settle(order_id=order_id)
+    for line in lines:
+        line.order = order
+    connector = get_connector()
+    history = _sourcing_history(lines)
+    candidates = _candidates(lines, order)
+    settled = None
+    for number, line in enumerate(lines, start=1):
+        routing = _line_ask(
+            connector, line=line, history=history[line.pk], candidates=candidates[line.item_id]
+        )
+        _, settled = _line_decide(line, order, routing, settle=number == len(lines))
+    return settled
 
 
-def _candidates(line: OrderLine, order: Order) -> list[Stock]:
+def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
+    """Every line's _History, in one query (a fresh line has none)."""
+    cycles = {line.pk: line.reversal_attempts_done for line in lines}
+    history = {pk: _History() for pk in cycles}
+    rows = (
+        SourcingAttempt.objects.filter(line_id__in=cycles)
+        .order_by("pk")
+        .values_list("line_id", "cycle", "warehouse_id", "outcome", "unit_cost")
+    )
+    for line_id, cycle, warehouse_id, outcome, unit_cost in rows:
+        if cycle != cycles[line_id]:
+            continue
+        line_history = history[line_id]
+        if line_history.first_cost is None:
+            line_history.first_cost = unit_cost
+        if outcome != SourcingAttempt.Outcome.ERROR:
+            line_history.tried[warehouse_id] = outcome
+    return history
+
+
+def _candidates(lines: list[OrderLine], order: Order) -> dict[int, list[Stock]]:
+    """Per item of these lines, the stock rows that count, closest to the buyer first (then the
+    cheapest), in one query. Each line takes those with enough for its qty."""
     stock = list(
         Stock.objects.filter(
-            item_id=line.item_id, warehouse__counts_in_stock=True, qty__gte=line.qty
+            item_id__in={line.item_id for line in lines},
+            warehouse__counts_in_stock=True,
+            qty__gte=min(line.qty for line in lines),
         ).select_related("warehouse")
     )
     stock.sort(
@@ -641,25 +724,82 @@ def _candidates(line: OrderLine, order: Order) -> list[Stock]:
             s.warehouse_id,
         )
     )
-    return stock
+    by_item = {line.item_id: [] for line in lines}
+    for row in stock:
+        by_item[row.item_id].append(row)
+    return by_item
 
 
-def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Order):
+def _line_ask(
+    connector, *, line: OrderLine, history: _History, candidates: list[Stock]
+) -> _Routing:
+    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
+    whatever it costs, until one accepts. Misses and errors are recorded as they come; the
+    acceptance is _line_decide's to record."""
+    first_cost = history.first_cost
+    with_enough = [stock for stock in candidates if stock.qty >= line.qty]
+    for position, stock in enumerate(with_enough):
+        if stock.warehouse_id in history.tried:
+            continue
+        if first_cost is None:
+            first_cost = stock.cost
+        second_source = position > 0 or history.first_cost is not None
+        placement = _place_with_retries(connector, stock=stock, line=line)
+        if placement is None:
+            continue  # did not answer: on to the next warehouse
+        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
+        outcome = "accepted" if placement.accepted else "missed"
+        attempt = SourcingAttempt(
+            line=line,
+            cycle=line.reversal_attempts_done,
+            warehouse=stock.warehouse,
+            outcome=outcome,
+            second_source=second_source,
+            unit_cost=stock.cost,
+            extra_cost=extra if placement.accepted else Decimal("0"),
+            message=placement.message,
+        )
+        event = events.sourcing(
+            line,
+            warehouse=stock.warehouse,
+            outcome=outcome,
+            second_source=second_source,
+            extra_cost=extra,
+            message=placement.message,
+            save=False,
+        )
+        if placement.accepted:
+            return _Routing(stock, attempt, event, second_source, extra)
+        _record_answer(attempt, event)
+    return _Routing()
+
+
+def _record_answer(attempt: SourcingAttempt, event: OrderEvent) -> None:
+    """A miss or an error, written at once in a transaction of its own. Every transaction of a
+    fulfillment refers to one warehouse at most: their foreign keys share-lock the warehouse's
+    row, and the stock sweep locks every warehouse, in primary-key order; holding two of them,
+    in the order they were asked, could close a cycle with it."""
+    with transaction.atomic():
+        attempt.save(force_insert=True)
+        event.save(force_insert=True)
+
+
+def _place_with_retries(connector, *, stock: Stock, line: OrderLine):
     key = f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
     tries = settings.FBS_CONNECTOR_TRIES
     for attempt in range(1, tries + 1):
         try:
             return connector.place(warehouse=stock.warehouse, line=line, idempotency_key=key)
         except ConnectorError as exc:
-            with transaction.atomic():
-                SourcingAttempt.objects.create(
+            _record_answer(
+                SourcingAttempt(
                     line=line,
                     cycle=line.reversal_attempts_done,
                     warehouse=stock.warehouse,
                     outcome=SourcingAttempt.Outcome.ERROR,
                     unit_cost=stock.cost,
                     message=str(exc)[:255],
-                )
+                ),
                 events.sourcing(
                     line,
                     warehouse=stock.warehouse,
@@ -667,57 +807,60 @@ def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Orde
                     second_source=False,
                     extra_cost=None,
                     message=f"{exc} (try {attempt} of {tries})",
-                )
+                    save=False,
+                ),
+            )
             if attempt < tries:
                 time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
     return None
 
 
+def _line_decide(
+    line: OrderLine, order: Order, routing: _Routing, *, settle: bool
+) -> tuple[str, str | None]:
+    """One transaction: the line accepted where a warehouse took it (with that attempt and its
+    event), or voided and refunded; with settle, the order settled too. Returns the line's
+    status and, with settle, what the order became (None: not settled by this call)."""
+    with transaction.atomic():
+        if settle:
+            # The order's row first, as every service that locks an order and its items does.
+            order.status = (
+                Order.objects.select_for_update()
+                .filter(pk=order.pk)
+                .values_list("status", flat=True)
+                .get()
+            )
+        timeline = []
+        stock = routing.accepted
+        if stock is None:
+            status = _line_void(line, order)
+        else:
+            routing.attempt.save(force_insert=True)
+            timeline.append(routing.event)
+            if _line_accept(line, stock, routing.second_source, routing.extra):
+                status = LineStatus.FULFILLED
+                # A later line of the same item in this run ranks warehouses on what is left.
+                stock.qty = max(0, stock.qty - line.qty)
+            else:
+                # Another run decided the line meanwhile: it is placed nowhere else.
+                status = OrderLine.objects.filter(pk=line.pk).values_list("status", flat=True).get()
+        settled = _settle_locked(order, timeline=timeline) if settle else None
+        events.write(timeline)
+        return status, settled
+
+
 def order_line_route(*, line: OrderLine, order: Order) -> str:
-    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
-    whatever it costs; nobody: void and refund. Returns the line's new status."""
-    connector = get_connector()
-    this_cycle = SourcingAttempt.objects.filter(line=line, cycle=line.reversal_attempts_done)
-    tried = dict(
-        this_cycle.exclude(outcome=SourcingAttempt.Outcome.ERROR).values_list(
-            "warehouse_id", "outcome"
-        )
+    """Route one line on its own: the closest warehouse that stocks it first; on a miss, every
+    other one with stock, whatever it costs; nobody: void and refund. Returns the line's new
+    status."""
+    routing = _line_ask(
+        get_connector(),
+        line=line,
+        history=_sourcing_history([line])[line.pk],
+        candidates=_candidates([line], order)[line.item_id],
     )
-    first = this_cycle.order_by("pk").first()
-    first_cost = first.unit_cost if first else None
-    for position, stock in enumerate(_candidates(line, order)):
-        if stock.warehouse_id in tried:
-            continue
-        if first_cost is None:
-            first_cost = stock.cost
-        second_source = position > 0 or first is not None
-        placement = _place_with_retries(connector, stock=stock, line=line, order=order)
-        if placement is None:
-            continue  # did not answer: on to the next warehouse
-        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
-        with transaction.atomic():
-            outcome = "accepted" if placement.accepted else "missed"
-            SourcingAttempt.objects.create(
-                line=line,
-                cycle=line.reversal_attempts_done,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                unit_cost=stock.cost,
-                extra_cost=extra if placement.accepted else Decimal("0"),
-                message=placement.message,
-            )
-            events.sourcing(
-                line,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                extra_cost=extra,
-                message=placement.message,
-            )
-            if placement.accepted and _line_accept(line, stock, second_source, extra):
-                return LineStatus.FULFILLED
-    return order_line_void(line=line, order=order)
+    status, _ = _line_decide(line, order, routing, settle=False)
+    return status
 
 
 def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Decimal) -> bool:
@@ -726,7 +869,7 @@ def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Deci
     # taking them in this order never closes a cycle with an import.
     on_hand = Stock.objects.select_for_update().filter(pk=stock.pk).values_list("qty", flat=True)
     on_hand = on_hand.first() or 0
-    _lock_items([line.item_id])
+    _lock_item_ids([line.item_id])
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
         status=LineStatus.FULFILLED,
         warehouse=stock.warehouse,
@@ -755,50 +898,63 @@ def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Deci
 def order_line_void(*, line: OrderLine, order: Order) -> str:
     """Nobody can fill the line: void it and refund it at once."""
     with transaction.atomic():
-        _lock_items([line.item_id])
-        now = timezone.now()
-        won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
-            status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
-        )
-        if not won:
-            return OrderLine.objects.get(pk=line.pk).status
-        _commit_stock({line.item_id: line.qty}, -1)
-        line.refresh_from_db()
-        events.line_voided(line)
-        # A line charged again by a reversal is refunded against that charge.
-        _refund(
-            order,
-            amount=line.line_total,
-            reference=line.charge_reference,
-            key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
-            kind=LedgerEntry.Kind.VOID,
-            line=line,
-        )
-        emails.line_voided(order, line)
+        return _line_void(line, order)
+
+
+def _line_void(line: OrderLine, order: Order) -> str:
+    _lock_item_ids([line.item_id])
+    now = timezone.now()
+    won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
+        status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
+    )
+    if not won:
+        return OrderLine.objects.get(pk=line.pk).status
+    _commit_stock({line.item_id: line.qty}, -1)
+    line.refresh_from_db()
+    events.line_voided(line)
+    # A line charged again by a reversal is refunded against that charge.
+    _refund(
+        order,
+        amount=line.line_total,
+        reference=line.charge_reference,
+        key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
+        kind=LedgerEntry.Kind.VOID,
+        line=line,
+    )
+    emails.line_voided(order, line)
     return LineStatus.VOIDED
 
 
 def order_settle(*, order_id: int) -> str | None:
     """When no line is open any more, move the order to what its lines say."""
     with transaction.atomic():
-        order = _lock_order(order_id)
-        if order.status != Status.PROCESSING or order.lines.filter(status=LineStatus.OPEN).exists():
-            return None
-        statuses = set(order.lines.values_list("status", flat=True))
-        filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
-        unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
-        if LineStatus.SPECIAL_ORDER in statuses:
-            target = Status.SPECIAL_ORDER
-        elif filled and unfilled:
-            target = Status.PARTIALLY_VOIDED
-        elif filled:
-            target = Status.FULFILLED
-        else:
-            target = Status.VOIDED
-        status_from = order.status
-        _move(order, target, decided_at=timezone.now(), processing_started_at=None)
-        events.settled(order, status_from=status_from)
-        return target
+        return _settle_locked(_lock_order(order_id))
+
+
+def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
+    """order_settle, for a caller that holds the order's row lock (and read its status since).
+    Given a timeline, its event is added there for the caller to write."""
+    if order.status != Status.PROCESSING:
+        return None
+    statuses = set(order.lines.values_list("status", flat=True))
+    if LineStatus.OPEN in statuses:
+        return None
+    filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
+    unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
+    if LineStatus.SPECIAL_ORDER in statuses:
+        target = Status.SPECIAL_ORDER
+    elif filled and unfilled:
+        target = Status.PARTIALLY_VOIDED
+    elif filled:
+        target = Status.FULFILLED
+    else:
+        target = Status.VOIDED
+    status_from = order.status
+    _move(order, target, decided_at=timezone.now(), processing_started_at=None)
+    event = events.settled(order, status_from=status_from, save=timeline is None)
+    if timeline is not None:
+        timeline.append(event)
+    return target
 
 
 # --- Special orders ---------------------------------------------------------------------------
