@@ -77,7 +77,9 @@ def payment_declined(order, *, user, message: str):
     )
 
 
-def cancel_requested(order, *, user, outcome: str, reason: str, status_from: str):
+def cancel_requested(
+    order, *, user, outcome: str, reason: str, status_from: str, save: bool = True
+):
     won = outcome == "cancelled"
     return record(
         order,
@@ -88,13 +90,18 @@ def cancel_requested(order, *, user, outcome: str, reason: str, status_from: str
         user=user,
         status_from=status_from,
         status_to=Order.Status.CANCELLED if won else "",
+        save=save,
         outcome=outcome,
     )
 
 
-def refunded(order, *, amount, kind: str, line=None):
+def refunded(order, *, amount, kind: str, line=None, save: bool = True):
     return record(
-        order, "refund", f"{kind} of ${amount} sent back to the payment method.", line=line
+        order,
+        "refund",
+        f"{kind} of ${amount} sent back to the payment method.",
+        line=line,
+        save=save,
     )
 
 
@@ -136,8 +143,8 @@ def attention_cleared(order, *, user):
     )
 
 
-def flagged(order, *, reason: str):
-    return record(order, "flagged", f"Flagged to Support: {reason}")
+def flagged(order, *, reason: str, save: bool = True):
+    return record(order, "flagged", f"Flagged to Support: {reason}", save=save)
 
 
 def sourcing(

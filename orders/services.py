@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Marketplace, PaymentMethod
@@ -82,12 +82,17 @@ def _lock_item_ids(item_ids) -> None:
 
 
 def _commit_stock(quantities: dict[int, int], sign: int) -> None:
-    """Add (sign=1) or release (sign=-1) committed qty; items must be locked already."""
-    for item_id in sorted(quantities):
-        qty = quantities[item_id] * sign
-        Item.objects.filter(pk=item_id).update(
-            committed_qty=F("committed_qty") + qty, available_qty=F("available_qty") - qty
-        )
+    """Add (sign=1) or release (sign=-1) committed qty; items must be locked already. One
+    UPDATE for every item, each by its own qty."""
+    if not quantities:
+        return
+    qty = Case(
+        *[When(pk=item_id, then=Value(n * sign)) for item_id, n in quantities.items()],
+        output_field=IntegerField(),
+    )
+    Item.objects.filter(pk__in=list(quantities)).update(
+        committed_qty=F("committed_qty") + qty, available_qty=F("available_qty") - qty
+    )
 
 
 def _move(order: Order, target: str, **fields) -> bool:
@@ -449,15 +454,29 @@ def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None =
     return True
 
 
-def _refund(order: Order, *, amount: Decimal, key: str, kind: str, reference: str = "", line=None):
-    """Send money back through the gateway and the ledger, once per key."""
+def _refund(
+    order: Order,
+    *,
+    amount: Decimal,
+    key: str,
+    kind: str,
+    reference: str = "",
+    line=None,
+    timeline: list | None = None,
+):
+    """Send money back through the gateway and the ledger, once per key. Its events are written
+    at once, or, given a timeline, added to it for the caller to write with its own."""
+    save = timeline is None
+    built = []
     result = get_gateway().refund(
         charge_reference=reference or order.charge_reference, amount=amount, idempotency_key=key
     )
     if not result.succeeded:
         # The ledger records what FBS owes; Support settles a gateway that refuses by hand.
         Order.objects.filter(pk=order.pk).update(needs_attention=True)
-        events.flagged(order, reason=f"the gateway refused a refund of ${amount}")
+        built.append(
+            events.flagged(order, reason=f"the gateway refused a refund of ${amount}", save=save)
+        )
     _, created = ledger_record(
         affiliate=order.affiliate,
         kind=kind,
@@ -469,9 +488,17 @@ def _refund(order: Order, *, amount: Decimal, key: str, kind: str, reference: st
         order=order,
     )
     if created:
-        events.refunded(
-            order, amount=amount, kind="Refund" if kind == "refund" else "Void refund", line=line
+        built.append(
+            events.refunded(
+                order,
+                amount=amount,
+                kind="Refund" if kind == "refund" else "Void refund",
+                line=line,
+                save=save,
+            )
         )
+    if timeline is not None:
+        timeline.extend(built)
 
 
 # --- Cancel Request ---------------------------------------------------------------------------
@@ -496,31 +523,38 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "") -> str:
                 order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_from
             )
             return TOO_LATE
-        lines = list(order.lines.filter(committed=True))
-        _lock_items(line.item_id for line in lines)
-        _commit_stock(_quantities(lines), -1)
+        quantities = Counter()
+        for item_id, qty in order.lines.filter(committed=True).values_list("item_id", "qty"):
+            quantities[item_id] += qty
+        if len(quantities) > 1:
+            # In primary-key order, as every service locks items: two never wait on each
+            # other. A single item is locked by its UPDATE just as well.
+            _lock_item_ids(quantities)
+        _commit_stock(quantities, -1)
         order.lines.filter(status=LineStatus.OPEN).update(
             status=LineStatus.CANCELLED, committed=False
         )
-        events.cancel_requested(
-            order, user=user, outcome=CANCELLED, reason=reason, status_from=status_from
-        )
+        timeline = [
+            events.cancel_requested(
+                order,
+                user=user,
+                outcome=CANCELLED,
+                reason=reason,
+                status_from=status_from,
+                save=False,
+            )
+        ]
         if status_from == Status.QUEUED:
             _refund(
                 order,
                 amount=order.total,
                 key=f"order:{order.pk}:refund",
                 kind=LedgerEntry.Kind.REFUND,
+                timeline=timeline,
             )
+        events.write(timeline)
         emails.order_cancelled(order)
     return CANCELLED
-
-
-def _quantities(lines) -> dict[int, int]:
-    quantities = Counter()
-    for line in lines:
-        quantities[line.item_id] += line.qty
-    return quantities
 
 
 # --- Release ----------------------------------------------------------------------------------

@@ -251,6 +251,15 @@ def test_cancel_request_after_release_is_too_late_and_recorded(user):
     assert order.events.filter(kind="cancel_request", data__outcome="too_late").count() == 1
 
 
+def test_cancel_request_stays_within_its_queries(user, django_assert_max_num_queries):
+    # The lock and the compare-and-set, the commitments (one UPDATE for every item), the lines,
+    # the gateway's refund (6 in the sandbox), the ledger row (3) and the events (one INSERT).
+    order = place(user, ("P1", 1), ("P2", 1))
+
+    with django_assert_max_num_queries(18):
+        assert services.order_cancel_request(order=order, user=user) == "cancelled"
+
+
 def test_release_writes_its_events_in_one_statement(user, django_assert_max_num_queries):
     orders = [place(user, marketplace_order_id=f"M-{n}") for n in range(5)]
 
