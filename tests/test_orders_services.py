@@ -253,10 +253,10 @@ def test_cancel_request_after_release_is_too_late_and_recorded(user):
 
 def test_cancel_request_stays_within_its_queries(user, django_assert_max_num_queries):
     # The lock and the compare-and-set, the commitments (one UPDATE for every item), the lines,
-    # the gateway's refund (6 in the sandbox), the ledger row (3) and the events (one INSERT).
+    # the gateway's refund (5 in the sandbox), the ledger row (3) and the events (one INSERT).
     order = place(user, ("P1", 1), ("P2", 1))
 
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(17):
         assert services.order_cancel_request(order=order, user=user) == "cancelled"
 
 
