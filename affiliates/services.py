@@ -255,6 +255,9 @@ def api_key_use(raw_key: str) -> ApiKey | None:
     )
     if key is None or not key.user.is_active or not key.affiliate.is_active:
         return None
+    if key.user.affiliate_id == key.affiliate_id:
+        # The same row, read once: request.user.affiliate needs no query of its own.
+        key.user.affiliate = key.affiliate
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > API_KEY_TOUCH_INTERVAL:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

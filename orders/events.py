@@ -22,9 +22,12 @@ def record(
     line: OrderLine | None = None,
     status_from: str = "",
     status_to: str = "",
+    save: bool = True,
     **data,
 ) -> OrderEvent:
-    return OrderEvent.objects.create(
+    """One event; with save=False it is only built, for `write` to insert with others in one
+    statement (still inside the transaction of the change it tells of)."""
+    event = OrderEvent(
         order=order,
         line=line,
         kind=kind,
@@ -35,6 +38,14 @@ def record(
         status_to=status_to,
         data=data,
     )
+    if save:
+        event.save(force_insert=True)
+    return event
+
+
+def write(built: list[OrderEvent]) -> None:
+    """Insert events built with save=False, in the order given (the timeline's order)."""
+    OrderEvent.objects.bulk_create(built)
 
 
 def placed(order, *, user):
@@ -66,7 +77,9 @@ def payment_declined(order, *, user, message: str):
     )
 
 
-def cancel_requested(order, *, user, outcome: str, reason: str, status_from: str):
+def cancel_requested(
+    order, *, user, outcome: str, reason: str, status_from: str, save: bool = True
+):
     won = outcome == "cancelled"
     return record(
         order,
@@ -77,23 +90,35 @@ def cancel_requested(order, *, user, outcome: str, reason: str, status_from: str
         user=user,
         status_from=status_from,
         status_to=Order.Status.CANCELLED if won else "",
+        save=save,
         outcome=outcome,
     )
 
 
-def refunded(order, *, amount, kind: str, line=None):
+def refunded(order, *, amount, kind: str, line=None, save: bool = True):
     return record(
-        order, "refund", f"{kind} of ${amount} sent back to the payment method.", line=line
+        order,
+        "refund",
+        f"{kind} of ${amount} sent back to the payment method.",
+        line=line,
+        save=save,
     )
 
 
-def released(order):
-    return record(
-        order,
-        "released",
-        "Cancel window closed: sent to fulfillment.",
-        status_from=Order.Status.QUEUED,
-        status_to=Order.Status.PROCESSING,
+def released(order_ids: list[int]) -> None:
+    """The release sweep's events, one per order it released, in one statement."""
+    write(
+        [
+            record(
+                Order(pk=order_id),
+                "released",
+                "Cancel window closed: sent to fulfillment.",
+                status_from=Order.Status.QUEUED,
+                status_to=Order.Status.PROCESSING,
+                save=False,
+            )
+            for order_id in order_ids
+        ]
     )
 
 
@@ -118,11 +143,20 @@ def attention_cleared(order, *, user):
     )
 
 
-def flagged(order, *, reason: str):
-    return record(order, "flagged", f"Flagged to Support: {reason}")
+def flagged(order, *, reason: str, save: bool = True):
+    return record(order, "flagged", f"Flagged to Support: {reason}", save=save)
 
 
-def sourcing(line, *, warehouse, outcome: str, second_source: bool, extra_cost, message: str):
+def sourcing(
+    line,
+    *,
+    warehouse,
+    outcome: str,
+    second_source: bool,
+    extra_cost,
+    message: str,
+    save: bool = True,
+):
     what = "Second source" if second_source else "First choice"
     text = f"{what} {warehouse.code}: {message}"
     if second_source and outcome == "accepted" and extra_cost:
@@ -134,6 +168,7 @@ def sourcing(line, *, warehouse, outcome: str, second_source: bool, extra_cost, 
         actor=Actor.WAREHOUSE,
         line=line,
         warehouse=warehouse.code,
+        save=save,
     )
 
 
@@ -146,13 +181,14 @@ def line_voided(line):
     )
 
 
-def settled(order, *, status_from: str):
+def settled(order, *, status_from: str, save: bool = True):
     return record(
         order,
         "settled",
         f"Every line decided: {order.get_status_display().lower()}.",
         status_from=status_from,
         status_to=order.status,
+        save=save,
     )
 
 

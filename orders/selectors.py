@@ -63,6 +63,20 @@ def order_for_affiliate(*, affiliate, order_id: int) -> Order:
     )
 
 
+def order_summary_for_affiliate(*, affiliate, order_id: int) -> Order:
+    """One order of this affiliate with what the API answers of an order (orders.serializers):
+    its lines with their warehouse, and its ledger rows for the money. Not the timeline nor the
+    sourcing attempts, which only the order page shows (order_for_affiliate)."""
+    return (
+        Order.objects.filter(affiliate=affiliate)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("warehouse")),
+            "ledger_entries",
+        )
+        .get(pk=order_id)
+    )
+
+
 def order_status_counts(*, affiliate) -> dict[str, int]:
     from django.db.models import Count
 

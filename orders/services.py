@@ -11,12 +11,13 @@ import logging
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Marketplace, PaymentMethod
@@ -32,7 +33,7 @@ from orders.errors import (
     PaymentMethodMissingError,
 )
 from orders.geo import STATE_CENTRES, distance_key
-from orders.models import ApiIdempotencyKey, Order, OrderLine, SourcingAttempt
+from orders.models import ApiIdempotencyKey, Order, OrderEvent, OrderLine, SourcingAttempt
 from payments.gateways import get_gateway
 from payments.models import CENT, LedgerEntry
 from payments.services import ledger_record
@@ -70,13 +71,28 @@ def _lock_items(item_ids) -> dict[int, Item]:
     }
 
 
+def _lock_item_ids(item_ids) -> None:
+    """_lock_items for a caller that needs the locks, not the rows."""
+    list(
+        Item.objects.select_for_update()
+        .filter(pk__in=set(item_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _commit_stock(quantities: dict[int, int], sign: int) -> None:
-    """Add (sign=1) or release (sign=-1) committed qty; items must be locked already."""
-    for item_id in sorted(quantities):
-        qty = quantities[item_id] * sign
-        Item.objects.filter(pk=item_id).update(
-            committed_qty=F("committed_qty") + qty, available_qty=F("available_qty") - qty
-        )
+    """Add (sign=1) or release (sign=-1) committed qty; items must be locked already. One
+    UPDATE for every item, each by its own qty."""
+    if not quantities:
+        return
+    qty = Case(
+        *[When(pk=item_id, then=Value(n * sign)) for item_id, n in quantities.items()],
+        output_field=IntegerField(),
+    )
+    Item.objects.filter(pk__in=list(quantities)).update(
+        committed_qty=F("committed_qty") + qty, available_qty=F("available_qty") - qty
+    )
 
 
 def _move(order: Order, target: str, **fields) -> bool:
@@ -95,7 +111,15 @@ def _move(order: Order, target: str, **fields) -> bool:
 
 
 def _lock_order(order_id: int) -> Order:
-    return Order.objects.select_for_update().select_related("affiliate").get(pk=order_id)
+    # Read with what a refund and an email of the order need: its affiliate and its payment
+    # method. Only the order's row is locked (of=self): without it, FOR UPDATE also locked the
+    # affiliate's row, so every settle, pay and cancel of an affiliate waited for the others and
+    # for its placements.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("affiliate", "payment_method")
+        .get(pk=order_id)
+    )
 
 
 # --- Placing ----------------------------------------------------------------------------------
@@ -430,15 +454,29 @@ def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None =
     return True
 
 
-def _refund(order: Order, *, amount: Decimal, key: str, kind: str, reference: str = "", line=None):
-    """Send money back through the gateway and the ledger, once per key."""
+def _refund(
+    order: Order,
+    *,
+    amount: Decimal,
+    key: str,
+    kind: str,
+    reference: str = "",
+    line=None,
+    timeline: list | None = None,
+):
+    """Send money back through the gateway and the ledger, once per key. Its events are written
+    at once, or, given a timeline, added to it for the caller to write with its own."""
+    save = timeline is None
+    built = []
     result = get_gateway().refund(
         charge_reference=reference or order.charge_reference, amount=amount, idempotency_key=key
     )
     if not result.succeeded:
         # The ledger records what FBS owes; Support settles a gateway that refuses by hand.
         Order.objects.filter(pk=order.pk).update(needs_attention=True)
-        events.flagged(order, reason=f"the gateway refused a refund of ${amount}")
+        built.append(
+            events.flagged(order, reason=f"the gateway refused a refund of ${amount}", save=save)
+        )
     _, created = ledger_record(
         affiliate=order.affiliate,
         kind=kind,
@@ -450,9 +488,17 @@ def _refund(order: Order, *, amount: Decimal, key: str, kind: str, reference: st
         order=order,
     )
     if created:
-        events.refunded(
-            order, amount=amount, kind="Refund" if kind == "refund" else "Void refund", line=line
+        built.append(
+            events.refunded(
+                order,
+                amount=amount,
+                kind="Refund" if kind == "refund" else "Void refund",
+                line=line,
+                save=save,
+            )
         )
+    if timeline is not None:
+        timeline.extend(built)
 
 
 # --- Cancel Request ---------------------------------------------------------------------------
@@ -477,31 +523,38 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "") -> str:
                 order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_from
             )
             return TOO_LATE
-        lines = list(order.lines.filter(committed=True))
-        _lock_items(line.item_id for line in lines)
-        _commit_stock(_quantities(lines), -1)
+        quantities = Counter()
+        for item_id, qty in order.lines.filter(committed=True).values_list("item_id", "qty"):
+            quantities[item_id] += qty
+        if len(quantities) > 1:
+            # In primary-key order, as every service locks items: two never wait on each
+            # other. A single item is locked by its UPDATE just as well.
+            _lock_item_ids(quantities)
+        _commit_stock(quantities, -1)
         order.lines.filter(status=LineStatus.OPEN).update(
             status=LineStatus.CANCELLED, committed=False
         )
-        events.cancel_requested(
-            order, user=user, outcome=CANCELLED, reason=reason, status_from=status_from
-        )
+        timeline = [
+            events.cancel_requested(
+                order,
+                user=user,
+                outcome=CANCELLED,
+                reason=reason,
+                status_from=status_from,
+                save=False,
+            )
+        ]
         if status_from == Status.QUEUED:
             _refund(
                 order,
                 amount=order.total,
                 key=f"order:{order.pk}:refund",
                 kind=LedgerEntry.Kind.REFUND,
+                timeline=timeline,
             )
+        events.write(timeline)
         emails.order_cancelled(order)
     return CANCELLED
-
-
-def _quantities(lines) -> dict[int, int]:
-    quantities = Counter()
-    for line in lines:
-        quantities[line.item_id] += line.qty
-    return quantities
 
 
 # --- Release ----------------------------------------------------------------------------------
@@ -527,8 +580,7 @@ def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
             processing_started_at=now,
             fulfillment_runs=F("fulfillment_runs") + 1,
         )
-        for order in Order.objects.filter(pk__in=due):
-            events.released(order)
+        events.released(due)
         for order_id in due:
             _on_commit_enqueue(order_fulfill_task, order_id)
     return due
@@ -605,21 +657,93 @@ def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
 # --- Fulfillment ------------------------------------------------------------------------------
 
 
+@dataclass
+class _History:
+    """What earlier runs recorded for a line's current cycle: the warehouses that answered (not
+    asked again) and the first choice's cost (what a second source's extra cost is measured
+    against)."""
+
+    tried: dict[int, str] = field(default_factory=dict)
+    first_cost: Decimal | None = None
+
+
+@dataclass
+class _Routing:
+    """The warehouse that accepted a line (None: nobody did), with its attempt row and event,
+    not written yet: they are written with the line's decision."""
+
+    accepted: Stock | None = None
+    attempt: SourcingAttempt | None = None
+    event: OrderEvent | None = None
+    second_source: bool = False
+    extra: Decimal = Decimal("0.00")
+
+
 def order_fulfill(*, order_id: int) -> str | None:
     """Send each open line to a warehouse; settle the order. Safe to run twice or concurrently:
-    each line is decided by one compare-and-set, each warehouse answer is keyed."""
-    order = Order.objects.select_related("affiliate").filter(pk=order_id).first()
-    if order is None or order.status != Status.PROCESSING:
+    each line is decided by one compare-and-set, each warehouse answer is keyed.
+
+    The warehouses are asked outside any transaction; then one short transaction per line
+    records the acceptance with the line's decision, and the last one also settles the order.
+    A run that dies before a line's commit has not decided it: the next run asks the same
+    warehouses with the same keys and gets the same answers."""
+    # The open lines with their order, in one query. The order's affiliate and payment method
+    # are read only if a line is voided (its refund and email).
+    lines = list(
+        OrderLine.objects.filter(order_id=order_id, status=LineStatus.OPEN)
+        .select_related("order")
+        .order_by("pk")
+    )
+    if not lines:
+        # Nothing left to route: a replayed task, or a run that died before it settled.
+        if not Order.objects.filter(pk=order_id).exists():
+            return None
+        return order_settle(order_id=order_id)
+    order = lines[0].order
+    if order.status != Status.PROCESSING:
         return None
-    for line in order.lines.filter(status=LineStatus.OPEN).select_related("item").order_by("pk"):
-        order_line_route(line=line, order=order)
-    return order_settle(order_id=order_id)
+    for line in lines:
+        line.order = order
+    connector = get_connector()
+    history = _sourcing_history(lines)
+    candidates = _candidates(lines, order)
+    settled = None
+    for number, line in enumerate(lines, start=1):
+        routing = _line_ask(
+            connector, line=line, history=history[line.pk], candidates=candidates[line.item_id]
+        )
+        _, settled = _line_decide(line, order, routing, settle=number == len(lines))
+    return settled
 
 
-def _candidates(line: OrderLine, order: Order) -> list[Stock]:
+def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
+    """Every line's _History, in one query (a fresh line has none)."""
+    cycles = {line.pk: line.reversal_attempts_done for line in lines}
+    history = {pk: _History() for pk in cycles}
+    rows = (
+        SourcingAttempt.objects.filter(line_id__in=cycles)
+        .order_by("pk")
+        .values_list("line_id", "cycle", "warehouse_id", "outcome", "unit_cost")
+    )
+    for line_id, cycle, warehouse_id, outcome, unit_cost in rows:
+        if cycle != cycles[line_id]:
+            continue
+        line_history = history[line_id]
+        if line_history.first_cost is None:
+            line_history.first_cost = unit_cost
+        if outcome != SourcingAttempt.Outcome.ERROR:
+            line_history.tried[warehouse_id] = outcome
+    return history
+
+
+def _candidates(lines: list[OrderLine], order: Order) -> dict[int, list[Stock]]:
+    """Per item of these lines, the stock rows that count, closest to the buyer first (then the
+    cheapest), in one query. Each line takes those with enough for its qty."""
     stock = list(
         Stock.objects.filter(
-            item_id=line.item_id, warehouse__counts_in_stock=True, qty__gte=line.qty
+            item_id__in={line.item_id for line in lines},
+            warehouse__counts_in_stock=True,
+            qty__gte=min(line.qty for line in lines),
         ).select_related("warehouse")
     )
     stock.sort(
@@ -634,25 +758,82 @@ def _candidates(line: OrderLine, order: Order) -> list[Stock]:
             s.warehouse_id,
         )
     )
-    return stock
+    by_item = {line.item_id: [] for line in lines}
+    for row in stock:
+        by_item[row.item_id].append(row)
+    return by_item
 
 
-def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Order):
+def _line_ask(
+    connector, *, line: OrderLine, history: _History, candidates: list[Stock]
+) -> _Routing:
+    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
+    whatever it costs, until one accepts. Misses and errors are recorded as they come; the
+    acceptance is _line_decide's to record."""
+    first_cost = history.first_cost
+    with_enough = [stock for stock in candidates if stock.qty >= line.qty]
+    for position, stock in enumerate(with_enough):
+        if stock.warehouse_id in history.tried:
+            continue
+        if first_cost is None:
+            first_cost = stock.cost
+        second_source = position > 0 or history.first_cost is not None
+        placement = _place_with_retries(connector, stock=stock, line=line)
+        if placement is None:
+            continue  # did not answer: on to the next warehouse
+        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
+        outcome = "accepted" if placement.accepted else "missed"
+        attempt = SourcingAttempt(
+            line=line,
+            cycle=line.reversal_attempts_done,
+            warehouse=stock.warehouse,
+            outcome=outcome,
+            second_source=second_source,
+            unit_cost=stock.cost,
+            extra_cost=extra if placement.accepted else Decimal("0"),
+            message=placement.message,
+        )
+        event = events.sourcing(
+            line,
+            warehouse=stock.warehouse,
+            outcome=outcome,
+            second_source=second_source,
+            extra_cost=extra,
+            message=placement.message,
+            save=False,
+        )
+        if placement.accepted:
+            return _Routing(stock, attempt, event, second_source, extra)
+        _record_answer(attempt, event)
+    return _Routing()
+
+
+def _record_answer(attempt: SourcingAttempt, event: OrderEvent) -> None:
+    """A miss or an error, written at once in a transaction of its own. Every transaction of a
+    fulfillment refers to one warehouse at most: their foreign keys share-lock the warehouse's
+    row, and the stock sweep locks every warehouse, in primary-key order; holding two of them,
+    in the order they were asked, could close a cycle with it."""
+    with transaction.atomic():
+        attempt.save(force_insert=True)
+        event.save(force_insert=True)
+
+
+def _place_with_retries(connector, *, stock: Stock, line: OrderLine):
     key = f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
     tries = settings.FBS_CONNECTOR_TRIES
     for attempt in range(1, tries + 1):
         try:
             return connector.place(warehouse=stock.warehouse, line=line, idempotency_key=key)
         except ConnectorError as exc:
-            with transaction.atomic():
-                SourcingAttempt.objects.create(
+            _record_answer(
+                SourcingAttempt(
                     line=line,
                     cycle=line.reversal_attempts_done,
                     warehouse=stock.warehouse,
                     outcome=SourcingAttempt.Outcome.ERROR,
                     unit_cost=stock.cost,
                     message=str(exc)[:255],
-                )
+                ),
                 events.sourcing(
                     line,
                     warehouse=stock.warehouse,
@@ -660,57 +841,60 @@ def _place_with_retries(connector, *, stock: Stock, line: OrderLine, order: Orde
                     second_source=False,
                     extra_cost=None,
                     message=f"{exc} (try {attempt} of {tries})",
-                )
+                    save=False,
+                ),
+            )
             if attempt < tries:
                 time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
     return None
 
 
+def _line_decide(
+    line: OrderLine, order: Order, routing: _Routing, *, settle: bool
+) -> tuple[str, str | None]:
+    """One transaction: the line accepted where a warehouse took it (with that attempt and its
+    event), or voided and refunded; with settle, the order settled too. Returns the line's
+    status and, with settle, what the order became (None: not settled by this call)."""
+    with transaction.atomic():
+        if settle:
+            # The order's row first, as every service that locks an order and its items does.
+            order.status = (
+                Order.objects.select_for_update()
+                .filter(pk=order.pk)
+                .values_list("status", flat=True)
+                .get()
+            )
+        timeline = []
+        stock = routing.accepted
+        if stock is None:
+            status = _line_void(line, order)
+        else:
+            routing.attempt.save(force_insert=True)
+            timeline.append(routing.event)
+            if _line_accept(line, stock, routing.second_source, routing.extra):
+                status = LineStatus.FULFILLED
+                # A later line of the same item in this run ranks warehouses on what is left.
+                stock.qty = max(0, stock.qty - line.qty)
+            else:
+                # Another run decided the line meanwhile: it is placed nowhere else.
+                status = OrderLine.objects.filter(pk=line.pk).values_list("status", flat=True).get()
+        settled = _settle_locked(order, timeline=timeline) if settle else None
+        events.write(timeline)
+        return status, settled
+
+
 def order_line_route(*, line: OrderLine, order: Order) -> str:
-    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
-    whatever it costs; nobody: void and refund. Returns the line's new status."""
-    connector = get_connector()
-    this_cycle = SourcingAttempt.objects.filter(line=line, cycle=line.reversal_attempts_done)
-    tried = dict(
-        this_cycle.exclude(outcome=SourcingAttempt.Outcome.ERROR).values_list(
-            "warehouse_id", "outcome"
-        )
+    """Route one line on its own: the closest warehouse that stocks it first; on a miss, every
+    other one with stock, whatever it costs; nobody: void and refund. Returns the line's new
+    status."""
+    routing = _line_ask(
+        get_connector(),
+        line=line,
+        history=_sourcing_history([line])[line.pk],
+        candidates=_candidates([line], order)[line.item_id],
     )
-    first = this_cycle.order_by("pk").first()
-    first_cost = first.unit_cost if first else None
-    for position, stock in enumerate(_candidates(line, order)):
-        if stock.warehouse_id in tried:
-            continue
-        if first_cost is None:
-            first_cost = stock.cost
-        second_source = position > 0 or first is not None
-        placement = _place_with_retries(connector, stock=stock, line=line, order=order)
-        if placement is None:
-            continue  # did not answer: on to the next warehouse
-        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
-        with transaction.atomic():
-            outcome = "accepted" if placement.accepted else "missed"
-            SourcingAttempt.objects.create(
-                line=line,
-                cycle=line.reversal_attempts_done,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                unit_cost=stock.cost,
-                extra_cost=extra if placement.accepted else Decimal("0"),
-                message=placement.message,
-            )
-            events.sourcing(
-                line,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                extra_cost=extra,
-                message=placement.message,
-            )
-            if placement.accepted and _line_accept(line, stock, second_source, extra):
-                return LineStatus.FULFILLED
-    return order_line_void(line=line, order=order)
+    status, _ = _line_decide(line, order, routing, settle=False)
+    return status
 
 
 def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Decimal) -> bool:
@@ -719,7 +903,7 @@ def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Deci
     # taking them in this order never closes a cycle with an import.
     on_hand = Stock.objects.select_for_update().filter(pk=stock.pk).values_list("qty", flat=True)
     on_hand = on_hand.first() or 0
-    _lock_items([line.item_id])
+    _lock_item_ids([line.item_id])
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
         status=LineStatus.FULFILLED,
         warehouse=stock.warehouse,
@@ -748,50 +932,63 @@ def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Deci
 def order_line_void(*, line: OrderLine, order: Order) -> str:
     """Nobody can fill the line: void it and refund it at once."""
     with transaction.atomic():
-        _lock_items([line.item_id])
-        now = timezone.now()
-        won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
-            status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
-        )
-        if not won:
-            return OrderLine.objects.get(pk=line.pk).status
-        _commit_stock({line.item_id: line.qty}, -1)
-        line.refresh_from_db()
-        events.line_voided(line)
-        # A line charged again by a reversal is refunded against that charge.
-        _refund(
-            order,
-            amount=line.line_total,
-            reference=line.charge_reference,
-            key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
-            kind=LedgerEntry.Kind.VOID,
-            line=line,
-        )
-        emails.line_voided(order, line)
+        return _line_void(line, order)
+
+
+def _line_void(line: OrderLine, order: Order) -> str:
+    _lock_item_ids([line.item_id])
+    now = timezone.now()
+    won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
+        status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
+    )
+    if not won:
+        return OrderLine.objects.get(pk=line.pk).status
+    _commit_stock({line.item_id: line.qty}, -1)
+    line.refresh_from_db()
+    events.line_voided(line)
+    # A line charged again by a reversal is refunded against that charge.
+    _refund(
+        order,
+        amount=line.line_total,
+        reference=line.charge_reference,
+        key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
+        kind=LedgerEntry.Kind.VOID,
+        line=line,
+    )
+    emails.line_voided(order, line)
     return LineStatus.VOIDED
 
 
 def order_settle(*, order_id: int) -> str | None:
     """When no line is open any more, move the order to what its lines say."""
     with transaction.atomic():
-        order = _lock_order(order_id)
-        if order.status != Status.PROCESSING or order.lines.filter(status=LineStatus.OPEN).exists():
-            return None
-        statuses = set(order.lines.values_list("status", flat=True))
-        filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
-        unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
-        if LineStatus.SPECIAL_ORDER in statuses:
-            target = Status.SPECIAL_ORDER
-        elif filled and unfilled:
-            target = Status.PARTIALLY_VOIDED
-        elif filled:
-            target = Status.FULFILLED
-        else:
-            target = Status.VOIDED
-        status_from = order.status
-        _move(order, target, decided_at=timezone.now(), processing_started_at=None)
-        events.settled(order, status_from=status_from)
-        return target
+        return _settle_locked(_lock_order(order_id))
+
+
+def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
+    """order_settle, for a caller that holds the order's row lock (and read its status since).
+    Given a timeline, its event is added there for the caller to write."""
+    if order.status != Status.PROCESSING:
+        return None
+    statuses = set(order.lines.values_list("status", flat=True))
+    if LineStatus.OPEN in statuses:
+        return None
+    filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
+    unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
+    if LineStatus.SPECIAL_ORDER in statuses:
+        target = Status.SPECIAL_ORDER
+    elif filled and unfilled:
+        target = Status.PARTIALLY_VOIDED
+    elif filled:
+        target = Status.FULFILLED
+    else:
+        target = Status.VOIDED
+    status_from = order.status
+    _move(order, target, decided_at=timezone.now(), processing_started_at=None)
+    event = events.settled(order, status_from=status_from, save=timeline is None)
+    if timeline is not None:
+        timeline.append(event)
+    return target
 
 
 # --- Special orders ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 
 CENT = Decimal("0.01")
 
@@ -104,6 +105,17 @@ class SandboxCall(models.Model):
     succeeded = models.BooleanField()
     response = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # A refund looks up the refunds already made against its charge: without this, a
+            # scan of every call the sandbox ever answered.
+            models.Index(
+                KeyTransform("charge", "response"),
+                condition=Q(operation="refund"),
+                name="sandboxcall_refund_charge",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.operation} {self.idempotency_key}"

@@ -25,24 +25,24 @@ def ledger_record(
     LedgerConflictError, never a second row.
     """
     amount = Decimal(amount).quantize(CENT)
-    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                entry = LedgerEntry.objects.create(
-                    affiliate=affiliate,
-                    kind=kind,
-                    amount=amount,
-                    idempotency_key=idempotency_key,
-                    payment_method=payment_method,
-                    payment_method_label=payment_method.masked if payment_method else "",
-                    gateway_reference=gateway_reference,
-                    memo=memo,
-                    order=order,
-                )
-            return entry, True
-        except IntegrityError:
-            existing = LedgerEntry.objects.get(idempotency_key=idempotency_key)
+    # The insert is tried first: a key is new almost every time, and the unique key is what
+    # answers, so a first lookup would be a query spent for the rare repeat.
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                affiliate=affiliate,
+                kind=kind,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                payment_method=payment_method,
+                payment_method_label=payment_method.masked if payment_method else "",
+                gateway_reference=gateway_reference,
+                memo=memo,
+                order=order,
+            )
+        return entry, True
+    except IntegrityError:
+        existing = LedgerEntry.objects.get(idempotency_key=idempotency_key)
     if (existing.affiliate_id, existing.kind, existing.amount) != (affiliate.pk, kind, amount):
         raise LedgerConflictError(
             f"Ledger key {idempotency_key!r} already records a different movement."

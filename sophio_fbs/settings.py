@@ -273,6 +273,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after every task unless
+# this is set: each task then paid for a new PostgreSQL connection (a backend started, its
+# caches warmed), more CPU than a fulfillment itself. Set, the fixup closes a thread's
+# connection only once in this many tasks; sophio_fbs/celery.py gives tasks the lifecycle
+# Django gives requests (CONN_MAX_AGE, and a health check after a broken connection).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {

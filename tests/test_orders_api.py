@@ -328,6 +328,19 @@ def test_api_cancel_request_in_the_window_cancels_and_refunds(api, stock):
     assert "buyer" in event.message
 
 
+def test_api_cancel_request_stays_within_its_queries(api, stock, django_assert_max_num_queries):
+    order_id = place(api).json()["id"]
+    api.get(f"{URL}/{order_id}")  # the key's last use is recorded at most once a minute
+
+    # The key (its user and affiliate with it), whose order it is, the service (16 for this
+    # order's one item), and the answer: the order, its lines and its ledger rows (not its
+    # timeline nor its attempts).
+    with django_assert_max_num_queries(21):
+        response = api.post(f"{URL}/{order_id}/cancel-request")
+
+    assert response.json()["outcome"] == "cancelled"
+
+
 def test_api_cancel_request_after_release_is_too_late(api, stock):
     order_id = place(api).json()["id"]
     services.order_release_due(now=timezone.now() + timedelta(hours=1))

@@ -55,3 +55,37 @@ def test_worker_and_beat_release_fulfill_and_cancel_by_the_window(settings):
         kinds = list(LedgerEntry.objects.filter(order=order).values_list("kind", flat=True))
         assert kinds == ["charge"]
         assert Order.objects.get(pk=order.pk).events.filter(kind="released").count() == 1
+
+
+def _worker_connections() -> set[int]:
+    """The PostgreSQL backends of the test database other than this test's own."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def test_worker_keeps_its_database_connection_from_task_to_task(settings):
+    # given a worker that keeps connections for a minute, as production does (CONN_MAX_AGE)
+    settings.FBS_CANCEL_WINDOW_SECONDS = 1
+    import_feed("WH1", [("ACD", "P1", 50, "5.00")])
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate)
+
+    with celery_processes(
+        CONN_MAX_AGE=60, FBS_CANCEL_WINDOW_SECONDS=1, FBS_RELEASE_SWEEP_SECONDS=0.5
+    ):
+        first = [place(user, n) for n in range(3)]
+        wait_for(lambda: {status(o) for o in first} == {"fulfilled"}, what="fulfillment")
+        # when it has run its tasks, its connection is still open (Celery would close it)...
+        kept = wait_for(_worker_connections, timeout=10, what="a connection kept open")
+
+        second = [place(user, n) for n in range(3, 6)]
+        wait_for(lambda: {status(o) for o in second} == {"fulfilled"}, what="fulfillment")
+
+        # then the same connection served the next tasks: no new connection per task
+        assert kept & _worker_connections()

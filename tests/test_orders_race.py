@@ -4,9 +4,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from affiliates.models import Affiliate
 from inventory.models import Item
 from orders import services
 from orders.models import Order
@@ -85,3 +86,38 @@ def test_cancel_and_release_race_exactly_one_wins_every_time():
     # Committed stock is exactly the released, not yet fulfilled, orders.
     assert Item.objects.get(part_number="P1").committed_qty == released
     print(f"race: {cancelled} cancels won, {released} releases won")  # noqa: T201
+
+
+def test_an_order_lock_leaves_its_affiliate_free():
+    # given an order of an affiliate locked by a service (as a cancel or a settle locks it)
+    import_feed("WH1", [("ACD", "P1", 10, "5.00")])
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate)
+    order = services.order_place(
+        affiliate=user.affiliate, user=user, marketplace="ebay", marketplace_order_id="L-1",
+        ship_to={"name": "A", "address1": "1 St", "city": "Austin", "state": "TX",
+                 "postal_code": "73301"},
+        lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
+    )  # fmt: skip
+    outcome = {}
+
+    def lock_the_affiliate():
+        # when another transaction locks the affiliate without waiting (as a placement does)
+        try:
+            with transaction.atomic():
+                Affiliate.objects.select_for_update(nowait=True).get(pk=user.affiliate_id)
+            outcome["locked"] = True
+        except DatabaseError as exc:
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        locked = services._lock_order(order.pk)
+        thread = threading.Thread(target=lock_the_affiliate)
+        thread.start()
+        thread.join(timeout=30)
+
+    # then it gets it: an order's lock does not hold its affiliate's row
+    assert outcome == {"locked": True}
+    assert locked.affiliate == user.affiliate  # read with the order, all the same

@@ -12,7 +12,7 @@ from inventory.services import warehouse_register
 from orders import services
 from orders.connectors import ConnectorError, Placement
 from orders.errors import OrderRefusedError, OrderStatusError
-from orders.models import Order, OrderLine, SourcingAttempt
+from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
 from payments.models import LedgerEntry
 from payments.selectors import ledger_balance
 from tests.factories import CardFactory, UserFactory, import_feed
@@ -80,6 +80,14 @@ class ScriptedConnector:
 
     def tracking(self, *, warehouse, idempotency_key):
         return "TRACK-" + idempotency_key
+
+
+class RacedConnector(ScriptedConnector):
+    """Accepts, but while it was asked another run of the same order decided the line."""
+
+    def place(self, *, warehouse, line, idempotency_key):
+        OrderLine.objects.filter(pk=line.pk).update(status=OrderLine.Status.FULFILLED)
+        return super().place(warehouse=warehouse, line=line, idempotency_key=idempotency_key)
 
 
 @pytest.fixture
@@ -243,6 +251,25 @@ def test_cancel_request_after_release_is_too_late_and_recorded(user):
     assert order.events.filter(kind="cancel_request", data__outcome="too_late").count() == 1
 
 
+def test_cancel_request_stays_within_its_queries(user, django_assert_max_num_queries):
+    # The lock and the compare-and-set, the commitments (one UPDATE for every item), the lines,
+    # the gateway's refund (5 in the sandbox), the ledger row (3) and the events (one INSERT).
+    order = place(user, ("P1", 1), ("P2", 1))
+
+    with django_assert_max_num_queries(17):
+        assert services.order_cancel_request(order=order, user=user) == "cancelled"
+
+
+def test_release_writes_its_events_in_one_statement(user, django_assert_max_num_queries):
+    orders = [place(user, marketplace_order_id=f"M-{n}") for n in range(5)]
+
+    with django_assert_max_num_queries(6):
+        released = services.order_release_due(now=orders[-1].release_at + timedelta(seconds=1))
+
+    assert sorted(released) == sorted(o.pk for o in orders)
+    assert OrderEvent.objects.filter(order__in=orders, kind="released").count() == 5
+
+
 def test_release_waits_for_the_window(user):
     order = place(user)
 
@@ -390,6 +417,46 @@ def test_fulfill_every_warehouse_erroring_ends_in_a_void_not_a_loop(user, script
 
     assert services.order_fulfill(order_id=order.pk) == Order.Status.VOIDED
     assert len(scripted.calls) == 9
+
+
+def test_fulfill_a_line_another_run_decided_meanwhile_is_placed_nowhere_else(
+    user, scripted, settings
+):
+    settings.FBS_WAREHOUSE_CONNECTOR = "tests.test_orders_services.RacedConnector"
+    order = place(user, ("P1", 1))
+    release(order)
+
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.FULFILLED
+
+    # not sent on to CA1 and NY1 once the line was no longer open
+    assert scripted.calls == ["TX1"]
+    assert SourcingAttempt.objects.filter(line__order=order).count() == 1
+
+
+def test_fulfill_records_each_line_with_its_decision_and_settles_with_the_last(user):
+    order = place(user, ("P1", 1), ("P2", 1))
+    release(order)
+
+    assert services.order_fulfill(order_id=order.pk) == Order.Status.FULFILLED
+
+    kinds = list(order.events.order_by("pk").values_list("kind", "line__part_number"))
+    assert kinds[-3:] == [
+        ("sourcing_accepted", "P1"),
+        ("sourcing_accepted", "P2"),
+        ("settled", None),
+    ]
+    assert SourcingAttempt.objects.filter(line__order=order).count() == 2
+
+
+def test_fulfill_of_a_two_line_order_stays_within_its_queries(user, django_assert_max_num_queries):
+    # Per line: the sandbox warehouse's 3 (here 5: in the test's transaction its insert takes a
+    # savepoint) and the decision's 9; per order: 3 reads, and the settle's 3 in the last
+    # line's transaction. Growing this is a cost on every order: say why in the commit.
+    order = place(user, ("P1", 1), ("P2", 1))
+    release(order)
+
+    with django_assert_max_num_queries(34):
+        services.order_fulfill(order_id=order.pk)
 
 
 # --- stalled runs -----------------------------------------------------------------------------

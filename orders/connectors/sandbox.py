@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from inventory.models import Stock
@@ -26,11 +26,31 @@ def _draw(key: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _remember(answer: SandboxPlacement) -> bool:
+    """Keep the answer, the warehouse's own memory; False when its key has one already (another
+    process asked the same at the same moment)."""
+    try:
+        if connection.in_atomic_block:
+            # A savepoint: the caller's transaction survives a duplicate key.
+            with transaction.atomic():
+                answer.save(force_insert=True)
+        else:
+            # Fulfillment asks outside any transaction: one statement, committed on its own.
+            answer.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
+
+
 class SandboxConnector:
     def place(self, *, warehouse, line, idempotency_key: str) -> Placement:
-        previous = SandboxPlacement.objects.filter(key=idempotency_key).first()
+        previous = (
+            SandboxPlacement.objects.filter(key=idempotency_key)
+            .values_list("accepted", "message", "reference")
+            .first()
+        )
         if previous is not None:
-            return Placement(previous.accepted, previous.message, previous.reference)
+            return Placement(*previous)
         if settings.FBS_SANDBOX_LATENCY_SECONDS:
             time.sleep(settings.FBS_SANDBOX_LATENCY_SECONDS)
         if random.random() < settings.FBS_SANDBOX_ERROR_RATE:  # noqa: S311 - simulated fault
@@ -47,15 +67,13 @@ class SandboxConnector:
         else:
             accepted, message = True, "accepted."
         reference = "WO-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12].upper()
-        try:
-            with transaction.atomic():
-                SandboxPlacement.objects.create(
-                    key=idempotency_key,
-                    accepted=accepted,
-                    message=message,
-                    reference=reference if accepted else "",
-                )
-        except IntegrityError:
+        answer = SandboxPlacement(
+            key=idempotency_key,
+            accepted=accepted,
+            message=message,
+            reference=reference if accepted else "",
+        )
+        if not _remember(answer):
             previous = SandboxPlacement.objects.get(key=idempotency_key)
             return Placement(previous.accepted, previous.message, previous.reference)
         return Placement(accepted, message, reference if accepted else "")

@@ -14,6 +14,7 @@ import secrets
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from payments.errors import (
@@ -193,16 +194,22 @@ class SandboxGateway:
         amount = Decimal(amount)
 
         def run():
-            charge = SandboxCall.objects.filter(
-                operation="charge", reference=charge_reference, succeeded=True
-            ).first()
-            if charge is None:
+            # The charge and the refunds already made against it, in one query (each side has
+            # its index: reference, and the refunds' charge).
+            calls = SandboxCall.objects.filter(
+                Q(operation="charge", reference=charge_reference)
+                | Q(operation="refund", response__charge=charge_reference),
+                succeeded=True,
+            ).values_list("operation", "response")
+            charged, already = None, Decimal(0)
+            for operation, response in calls:
+                if operation == "charge":
+                    charged = Decimal(response["amount"])
+                else:
+                    already += Decimal(str(response["amount"]))
+            if charged is None:
                 return False, "", {"decline_code": "no_such_charge"}
-            refunded = SandboxCall.objects.filter(
-                operation="refund", succeeded=True, response__charge=charge_reference
-            ).values_list("response__amount", flat=True)
-            already = sum((Decimal(str(a)) for a in refunded), Decimal(0))
-            if already + amount > Decimal(charge.response["amount"]):
+            if already + amount > charged:
                 return False, "", {"decline_code": "refund_exceeds_charge"}
             reference = "re_sandbox_" + secrets.token_hex(12)
             return (
