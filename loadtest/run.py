@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -104,7 +105,7 @@ def start(args, env):
         "worker2": [*celery, "worker", "-n", "load2@%h", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
                     "--concurrency", "2", "--loglevel", "WARNING"],
         "beat": [*celery, "beat", "-S", "celery.beat:PersistentScheduler",
-                 "-s", str(logs / "beat-schedule"), "--loglevel", "WARNING"],
+                 "-s", str(logs / "beat-schedule"), "--loglevel", "INFO"],
     }  # fmt: skip
     processes = {}
     for name, command in commands.items():
@@ -113,8 +114,38 @@ def start(args, env):
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     step(f"Processes started; logs in {logs}")
-    time.sleep(5)  # let gunicorn and the workers come up before the first users arrive
+    wait_ready(processes, logs)
     return processes, logs
+
+
+def wait_ready(processes, logs, timeout: float = 120) -> None:
+    """Users arrive once every process serves, as they would at a running site: gunicorn answers
+    the login page, both workers answer a ping, beat has sent its first sweep. (A fixed 5 s sleep
+    let the first users' log-ins compete with the processes' own start-up for the two cores.)"""
+    from sophio_fbs.celery import app
+
+    deadline = time.monotonic() + timeout
+
+    def until(what, ready):
+        while not ready():
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited while starting: see {logs / name}.log")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} not ready after {timeout:.0f} s: see {logs}")
+            time.sleep(0.2)
+
+    def web_ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/login/", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    until("gunicorn", web_ready)
+    workers = {name for name in processes if name.startswith("worker")}
+    until("the Celery workers", lambda: len(app.control.ping(timeout=0.5)) >= len(workers))
+    until("beat", lambda: "Scheduler: Sending due task" in (logs / "beat.log").read_text())
 
 
 def stop(processes):
