@@ -112,7 +112,7 @@ def affiliate_update(
 ) -> Affiliate:
     min_stock = _check_min_stock(min_stock)
     marketplaces = _check_marketplaces(marketplaces)
-    affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+    affiliate = Affiliate.objects.select_for_update(no_key=True).get(pk=affiliate.pk)
     affiliate.name = name
     affiliate.contact_email = contact_email
     affiliate.min_stock = min_stock
@@ -126,7 +126,7 @@ def affiliate_update(
 def _lock_affiliate(affiliate: Affiliate) -> Affiliate:
     # Every change to an affiliate's set of payment methods takes this lock first, so two
     # requests cannot leave it with two defaults or none.
-    return Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+    return Affiliate.objects.select_for_update(no_key=True).get(pk=affiliate.pk)
 
 
 def payment_method_add_card(

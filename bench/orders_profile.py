@@ -441,14 +441,14 @@ def measure_worker(args, affiliate, user, items, rng, queue: str) -> dict:
 def _task_floor(worker, database: str, ids: list[int]) -> dict:
     """What a fulfillment task costs the worker when there is nothing to do (its order has
     settled: one SELECT): receiving, running and acknowledging a task, per task."""
-    from orders.tasks import order_fulfill_task
+    from orders.tasks import order_fulfill_batch_task
     from sophio_fbs.celery import app
 
     backends_before = _postgres_snapshot(database)
     worker_before = _process_seconds(worker.pid)
     tasks = ids * max(1, 1000 // len(ids))
     for order_id in tasks:
-        order_fulfill_task.delay(order_id)
+        order_fulfill_batch_task.delay([order_id])
     # The queue is empty and the worker idle again: every task has run.
     with app.connection_for_write() as broker:
         channel = broker.default_channel

@@ -172,12 +172,13 @@ def sourcing(
     )
 
 
-def line_voided(line):
+def line_voided(line, *, save: bool = True):
     return record(
         line.order,
         "line_voided",
         f"{line} could not be filled anywhere: voided and ${line.line_total} refunded.",
         line=line,
+        save=save,
     )
 
 

@@ -16,15 +16,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Marketplace, PaymentMethod
 from affiliates.selectors import affiliate_default_payment_method
+from inventory.loader import INVENTORY_APPLY_LOCK
 from inventory.models import Item, Stock, visibility_threshold
 from orders import emails, events
-from orders.connectors import ConnectorError, get_connector
+from orders.connectors import ConnectorError, Placement, PlacementRequest, get_connector
 from orders.errors import (
     IdempotencyKeyReusedError,
     OrderLineUnknownError,
@@ -63,18 +64,28 @@ def _on_commit_enqueue(task, *args) -> None:
     transaction.on_commit(send)
 
 
+# Every row lock here is FOR NO KEY UPDATE (select_for_update(no_key=True)): none of these
+# services changes a key, and the weaker lock still excludes every other writer of the row but
+# lets other transactions insert rows that refer to it (an order line to its item, a ledger row
+# to its affiliate, an event to its order), whose foreign-key checks take FOR KEY SHARE. With
+# FOR UPDATE, a void refunding under an item lock waited for a placement holding the affiliate,
+# which waited for that item.
+
+
 def _lock_items(item_ids) -> dict[int, Item]:
     # Always in primary-key order, the same order imports lock them in: no deadlocks.
     return {
         item.pk: item
-        for item in Item.objects.select_for_update().filter(pk__in=set(item_ids)).order_by("pk")
+        for item in Item.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(item_ids))
+        .order_by("pk")
     }
 
 
 def _lock_item_ids(item_ids) -> None:
     """_lock_items for a caller that needs the locks, not the rows."""
     list(
-        Item.objects.select_for_update()
+        Item.objects.select_for_update(no_key=True)
         .filter(pk__in=set(item_ids))
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -95,13 +106,17 @@ def _commit_stock(quantities: dict[int, int], sign: int) -> None:
     )
 
 
-def _move(order: Order, target: str, **fields) -> bool:
-    """Compare-and-set the order's status; True when this call made the move."""
-    if not Order.can_move(order.status, target):
+def _check_move(source: str, target: str) -> None:
+    if not Order.can_move(source, target):
         raise OrderStatusError(
-            f"An order that is {order.get_status_display().lower()} cannot become "
+            f"An order that is {Status(source).label.lower()} cannot become "
             f"{Status(target).label.lower()}."
         )
+
+
+def _move(order: Order, target: str, **fields) -> bool:
+    """Compare-and-set the order's status; True when this call made the move."""
+    _check_move(order.status, target)
     updated = Order.objects.filter(pk=order.pk, status=order.status).update(status=target, **fields)
     if updated:
         order.status = target
@@ -114,9 +129,10 @@ def _lock_order(order_id: int) -> Order:
     # Read with what a refund and an email of the order need: its affiliate and its payment
     # method. Only the order's row is locked (of=self): without it, FOR UPDATE also locked the
     # affiliate's row, so every settle, pay and cancel of an affiliate waited for the others and
-    # for its placements.
+    # for its placements. FOR NO KEY UPDATE (an order's key never changes): rows that refer to
+    # the order, its events and attempts, can still be inserted while it is held.
     return (
-        Order.objects.select_for_update(of=("self",))
+        Order.objects.select_for_update(no_key=True, of=("self",))
         .select_related("affiliate", "payment_method")
         .get(pk=order_id)
     )
@@ -223,7 +239,7 @@ def order_place(
 
     with transaction.atomic():
         # The affiliate row lock makes the marketplace-number check and the placement one step.
-        affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+        affiliate = Affiliate.objects.select_for_update(no_key=True).get(pk=affiliate.pk)
         if (
             marketplace_order_id
             and Order.objects.filter(
@@ -364,7 +380,7 @@ def order_place_once(
     placed = None
     try:
         with transaction.atomic():
-            Affiliate.objects.select_for_update().only("pk").get(pk=affiliate.pk)
+            Affiliate.objects.select_for_update(no_key=True).only("pk").get(pk=affiliate.pk)
             stored = _idempotency_key_stored(affiliate, key)
             if stored is None:
                 placed = order_place(affiliate=affiliate, user=user, pay=False, **data)
@@ -562,12 +578,10 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "") -> str:
 
 def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
     """Release orders whose cancel window has closed; queue their fulfillment after commit."""
-    from orders.tasks import order_fulfill_task
-
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            Order.objects.select_for_update(skip_locked=True)
+            Order.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(status=Status.QUEUED, release_at__lte=now)
             .order_by("release_at")
             .values_list("pk", flat=True)[:limit]
@@ -581,22 +595,28 @@ def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
             fulfillment_runs=F("fulfillment_runs") + 1,
         )
         events.released(due)
-        for order_id in due:
-            _on_commit_enqueue(order_fulfill_task, order_id)
+        _enqueue_fulfillment(due)
     return due
+
+
+def _enqueue_fulfillment(order_ids: list[int]) -> None:
+    """Hand orders to fulfillment after commit, FBS_FULFILLMENT_BATCH_SIZE to a task."""
+    from orders.tasks import order_fulfill_batch_task
+
+    size = settings.FBS_FULFILLMENT_BATCH_SIZE
+    for start in range(0, len(order_ids), size):
+        _on_commit_enqueue(order_fulfill_batch_task, order_ids[start : start + size])
 
 
 def order_redispatch_stalled(*, now=None) -> list[int]:
     """Hand out again orders whose fulfillment run died (a killed worker's task is not
     redelivered by Redis for an hour); flag those that keep failing to Support."""
-    from orders.tasks import order_fulfill_task
-
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.FBS_PROCESSING_TIMEOUT_SECONDS)
     redispatched = []
     with transaction.atomic():
         stalled = list(
-            Order.objects.select_for_update(skip_locked=True)
+            Order.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(status=Status.PROCESSING, processing_started_at__lt=cutoff)
             .order_by("processing_started_at")[:RELEASE_BATCH]
         )
@@ -610,20 +630,18 @@ def order_redispatch_stalled(*, now=None) -> list[int]:
                 Order.objects.filter(pk=order.pk).update(needs_attention=True)
                 events.flagged(order, reason=f"fulfillment did not finish after {runs - 1} runs")
                 emails.support_order_stuck(order, runs=runs - 1)
-            _on_commit_enqueue(order_fulfill_task, order.pk)
             redispatched.append(order.pk)
+        _enqueue_fulfillment(redispatched)
     return redispatched
 
 
 def order_fulfillment_restart(*, order_ids, user) -> list[Order]:
     """Support hands processing orders to fulfillment again now, without waiting for the
     stalled-run sweep; the run is queued after commit, as the sweep would."""
-    from orders.tasks import order_fulfill_task
-
     restarted = []
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(no_key=True)
             .filter(pk__in=order_ids, status=Status.PROCESSING)
             .order_by("pk")
         )
@@ -633,8 +651,8 @@ def order_fulfillment_restart(*, order_ids, user) -> list[Order]:
                 processing_started_at=timezone.now(), fulfillment_runs=runs
             )
             events.redispatched(order, runs=runs, user=user)
-            _on_commit_enqueue(order_fulfill_task, order.pk)
             restarted.append(order)
+        _enqueue_fulfillment([order.pk for order in restarted])
     return restarted
 
 
@@ -643,7 +661,7 @@ def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
     cleared = []
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(no_key=True)
             .filter(pk__in=order_ids, needs_attention=True)
             .order_by("pk")
         )
@@ -655,6 +673,12 @@ def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
 
 
 # --- Fulfillment ------------------------------------------------------------------------------
+#
+# Orders are fulfilled in batches: the release sweep hands out up to FBS_FULFILLMENT_BATCH_SIZE
+# due orders per task. A batch asks the warehouses in rounds (one connector call per round: every
+# undecided line to its next warehouse), then decides every line of the batch in one transaction.
+# Per order that is a few rows in a handful of statements instead of some thirty statements of
+# its own; one order is just a batch of one, through the same code.
 
 
 @dataclass
@@ -680,40 +704,88 @@ class _Routing:
 
 
 def order_fulfill(*, order_id: int) -> str | None:
-    """Send each open line to a warehouse; settle the order. Safe to run twice or concurrently:
-    each line is decided by one compare-and-set, each warehouse answer is keyed.
+    """Fulfill one order: order_fulfill_batch of one. Returns what the order became (None: it
+    was not processing, or a line is still open)."""
+    return order_fulfill_batch(order_ids=[order_id]).get(order_id)
 
-    The warehouses are asked outside any transaction; then one short transaction per line
-    records the acceptance with the line's decision, and the last one also settles the order.
-    A run that dies before a line's commit has not decided it: the next run asks the same
-    warehouses with the same keys and gets the same answers."""
-    # The open lines with their order, in one query. The order's affiliate and payment method
-    # are read only if a line is voided (its refund and email).
+
+def order_fulfill_batch(*, order_ids: list[int]) -> dict[int, str | None]:
+    """Send every open line of these processing orders to a warehouse and settle the orders.
+    Safe to run twice or concurrently: each line is decided by one compare-and-set under its
+    order's lock, each warehouse answer is keyed.
+
+    The warehouses are asked outside any transaction; misses and errors are recorded as they
+    come; then one transaction decides every line of the batch (accepted where a warehouse took
+    it, or voided and refunded) and settles the orders. A run that dies before that commit has
+    decided nothing: the next run asks the same warehouses with the same keys and gets the same
+    answers.
+
+    If deciding the batch together fails for a reason other than the database's (a transient
+    error is raised, for the task to retry the whole batch), each order is tried on its own, so
+    that one bad order does not hold back the others; the one that still fails stays processing
+    for the stalled-run sweep, and then Support."""
+    try:
+        return _fulfill(order_ids)
+    except OperationalError:
+        raise
+    except Exception:
+        if len(order_ids) == 1:
+            raise
+        logger.exception("Fulfilling %s orders together failed; one by one now", len(order_ids))
+    results = {}
+    for order_id in order_ids:
+        try:
+            results.update(_fulfill([order_id]))
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception(
+                "Fulfilling order %s failed; the stalled-run sweep retries it", order_id
+            )
+            results[order_id] = None
+    return results
+
+
+def _fulfill(order_ids: list[int]) -> dict[int, str | None]:
+    results: dict[int, str | None] = dict.fromkeys(order_ids)
+    # The open lines of the orders still processing, with their orders, in one query.
     lines = list(
-        OrderLine.objects.filter(order_id=order_id, status=LineStatus.OPEN)
-        .select_related("order")
-        .order_by("pk")
-    )
-    if not lines:
-        # Nothing left to route: a replayed task, or a run that died before it settled.
-        if not Order.objects.filter(pk=order_id).exists():
-            return None
-        return order_settle(order_id=order_id)
-    order = lines[0].order
-    if order.status != Status.PROCESSING:
-        return None
-    for line in lines:
-        line.order = order
-    connector = get_connector()
-    history = _sourcing_history(lines)
-    candidates = _candidates(lines, order)
-    settled = None
-    for number, line in enumerate(lines, start=1):
-        routing = _line_ask(
-            connector, line=line, history=history[line.pk], candidates=candidates[line.item_id]
+        OrderLine.objects.filter(
+            order_id__in=order_ids, status=LineStatus.OPEN, order__status=Status.PROCESSING
         )
-        _, settled = _line_decide(line, order, routing, settle=number == len(lines))
-    return settled
+        .select_related("order")
+        .order_by("order_id", "pk")
+    )
+    # Nothing left to route: a replayed task, or a run that died after its lines and before
+    # its settle.
+    routed = {line.order_id for line in lines}
+    idle = Order.objects.filter(
+        pk__in=[pk for pk in order_ids if pk not in routed], status=Status.PROCESSING
+    )
+    for order_id in idle.values_list("pk", flat=True):
+        results[order_id] = order_settle(order_id=order_id)
+    if lines:
+        results.update(_lines_fulfill(lines, settle=True))
+    return results
+
+
+def order_line_route(*, line: OrderLine, order: Order) -> str:
+    """Route one line on its own, without settling its order: the closest warehouse that
+    stocks it first; on a miss, every other one with stock, whatever it costs; nobody: void and
+    refund. Returns the line's new status."""
+    line.order = order
+    _lines_fulfill([line], settle=False)
+    return OrderLine.objects.filter(pk=line.pk).values_list("status", flat=True).get()
+
+
+def _lines_fulfill(lines: list[OrderLine], *, settle: bool) -> dict[int, str | None]:
+    orders = {}
+    for line in lines:
+        line.order = orders.setdefault(line.order_id, line.order)
+    routings = _route(
+        get_connector(), lines, history=_sourcing_history(lines), candidates=_candidates(lines)
+    )
+    return _lines_decide(lines, routings, settle=settle)
 
 
 def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
@@ -736,197 +808,318 @@ def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
     return history
 
 
-def _candidates(lines: list[OrderLine], order: Order) -> dict[int, list[Stock]]:
-    """Per item of these lines, the stock rows that count, closest to the buyer first (then the
-    cheapest), in one query. Each line takes those with enough for its qty."""
-    stock = list(
-        Stock.objects.filter(
-            item_id__in={line.item_id for line in lines},
-            warehouse__counts_in_stock=True,
-            qty__gte=min(line.qty for line in lines),
-        ).select_related("warehouse")
-    )
-    stock.sort(
-        key=lambda s: (
-            distance_key(
-                from_state=s.warehouse.state,
-                from_postal=s.warehouse.postal_code,
-                to_state=order.ship_state,
-                to_postal=order.ship_postal_code,
-            ),
-            s.cost,
-            s.warehouse_id,
-        )
-    )
+def _candidates(lines: list[OrderLine]) -> dict[int, list[Stock]]:
+    """Per line, the stock rows that count for its item, closest to its buyer first (then the
+    cheapest), from one query for the whole batch. Lines of one item share the rows."""
+    stock = Stock.objects.filter(
+        item_id__in={line.item_id for line in lines},
+        warehouse__counts_in_stock=True,
+        qty__gte=min(line.qty for line in lines),
+    ).select_related("warehouse")
     by_item = {line.item_id: [] for line in lines}
     for row in stock:
         by_item[row.item_id].append(row)
-    return by_item
+    distances = {}
+
+    def closest_first(row: Stock, order: Order):
+        where = (row.warehouse_id, order.ship_state, order.ship_postal_code)
+        if where not in distances:
+            distances[where] = distance_key(
+                from_state=row.warehouse.state,
+                from_postal=row.warehouse.postal_code,
+                to_state=order.ship_state,
+                to_postal=order.ship_postal_code,
+            )
+        return distances[where], row.cost, row.warehouse_id
+
+    return {
+        line.pk: sorted(by_item[line.item_id], key=lambda row: closest_first(row, line.order))
+        for line in lines
+    }
 
 
-def _line_ask(
-    connector, *, line: OrderLine, history: _History, candidates: list[Stock]
-) -> _Routing:
-    """The closest warehouse that stocks the line first; on a miss, every other one with stock,
-    whatever it costs, until one accepts. Misses and errors are recorded as they come; the
-    acceptance is _line_decide's to record."""
-    first_cost = history.first_cost
-    with_enough = [stock for stock in candidates if stock.qty >= line.qty]
-    for position, stock in enumerate(with_enough):
-        if stock.warehouse_id in history.tried:
-            continue
-        if first_cost is None:
-            first_cost = stock.cost
-        second_source = position > 0 or history.first_cost is not None
-        placement = _place_with_retries(connector, stock=stock, line=line)
-        if placement is None:
-            continue  # did not answer: on to the next warehouse
-        extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
-        outcome = "accepted" if placement.accepted else "missed"
-        attempt = SourcingAttempt(
-            line=line,
-            cycle=line.reversal_attempts_done,
-            warehouse=stock.warehouse,
-            outcome=outcome,
-            second_source=second_source,
-            unit_cost=stock.cost,
-            extra_cost=extra if placement.accepted else Decimal("0"),
-            message=placement.message,
-        )
-        event = events.sourcing(
-            line,
-            warehouse=stock.warehouse,
-            outcome=outcome,
-            second_source=second_source,
-            extra_cost=extra,
-            message=placement.message,
-            save=False,
-        )
-        if placement.accepted:
-            return _Routing(stock, attempt, event, second_source, extra)
-        _record_answer(attempt, event)
-    return _Routing()
+def _placement_key(line: OrderLine, stock: Stock) -> str:
+    # One key per line, warehouse and cycle: asking again gets the first answer.
+    return f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
 
 
-def _record_answer(attempt: SourcingAttempt, event: OrderEvent) -> None:
-    """A miss or an error, written at once in a transaction of its own. Every transaction of a
-    fulfillment refers to one warehouse at most: their foreign keys share-lock the warehouse's
-    row, and the stock sweep locks every warehouse, in primary-key order; holding two of them,
-    in the order they were asked, could close a cycle with it."""
-    with transaction.atomic():
-        attempt.save(force_insert=True)
-        event.save(force_insert=True)
+def _route(
+    connector,
+    lines: list[OrderLine],
+    *,
+    history: dict[int, _History],
+    candidates: dict[int, list[Stock]],
+) -> dict[int, _Routing]:
+    """Ask in rounds: each line still undecided goes to its next warehouse, the closest that
+    stocks it first; on a miss, every other one with stock, whatever it costs, until one
+    accepts. A round is one connector call for all its lines. Misses and errors are recorded as
+    they come; acceptances are _lines_decide's to record. A line nobody accepts routes to None
+    (void)."""
+    # What each stock row still has for this run: a line asked for 2 counts them out for the
+    # next line of the same item, and gives them back if the warehouse misses.
+    left = {row.pk: row.qty for rows in candidates.values() for row in rows}
+    first_cost = {line.pk: history[line.pk].first_cost for line in lines}
+    asked_before = {line.pk: history[line.pk].first_cost is not None for line in lines}
+    routings = {line.pk: _Routing() for line in lines}
+    pending = lines
+    while pending:
+        asks = []
+        for line in pending:
+            tried = history[line.pk].tried
+            stock = next(
+                (
+                    row
+                    for row in candidates[line.pk]
+                    if row.warehouse_id not in tried and left[row.pk] >= line.qty
+                ),
+                None,
+            )
+            if stock is None:
+                continue  # nobody left to ask
+            tried[stock.warehouse_id] = "asked"
+            left[stock.pk] -= line.qty
+            asks.append((line, stock))
+        if not asks:
+            break
+        pending, missed = [], []
+        for (line, stock), placement in zip(asks, _ask(connector, asks), strict=True):
+            second_source = asked_before[line.pk]
+            asked_before[line.pk] = True
+            if first_cost[line.pk] is None:
+                first_cost[line.pk] = stock.cost
+            if placement is None or not placement.accepted:
+                left[stock.pk] += line.qty
+                pending.append(line)
+            if placement is None:
+                continue  # did not answer (its errors are recorded): on to the next warehouse
+            extra = max(Decimal("0"), (stock.cost - first_cost[line.pk]) * line.qty).quantize(CENT)
+            outcome = "accepted" if placement.accepted else "missed"
+            attempt = SourcingAttempt(
+                line=line,
+                cycle=line.reversal_attempts_done,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                unit_cost=stock.cost,
+                extra_cost=extra if placement.accepted else Decimal("0"),
+                message=placement.message,
+            )
+            event = events.sourcing(
+                line,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                extra_cost=extra,
+                message=placement.message,
+                save=False,
+            )
+            if placement.accepted:
+                routings[line.pk] = _Routing(stock, attempt, event, second_source, extra)
+            else:
+                missed.append((attempt, event))
+        _record_answers(missed)
+    return routings
 
 
-def _place_with_retries(connector, *, stock: Stock, line: OrderLine):
-    key = f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
+def _ask(connector, asks: list[tuple[OrderLine, Stock]]) -> list[Placement | None]:
+    """One round's asks, each tried FBS_CONNECTOR_TRIES times at most with doubling back-off
+    while its warehouse does not answer; each error is on the timeline. None: never answered."""
+    answers: list[Placement | None] = [None] * len(asks)
+    waiting = list(range(len(asks)))
     tries = settings.FBS_CONNECTOR_TRIES
     for attempt in range(1, tries + 1):
+        requests = [
+            PlacementRequest(
+                warehouse=asks[i][1].warehouse,
+                line=asks[i][0],
+                idempotency_key=_placement_key(*asks[i]),
+            )
+            for i in waiting
+        ]
         try:
-            return connector.place(warehouse=stock.warehouse, line=line, idempotency_key=key)
+            replies = connector.place_many(requests)
         except ConnectorError as exc:
-            _record_answer(
-                SourcingAttempt(
-                    line=line,
-                    cycle=line.reversal_attempts_done,
-                    warehouse=stock.warehouse,
-                    outcome=SourcingAttempt.Outcome.ERROR,
-                    unit_cost=stock.cost,
-                    message=str(exc)[:255],
-                ),
-                events.sourcing(
-                    line,
-                    warehouse=stock.warehouse,
-                    outcome="error",
-                    second_source=False,
-                    extra_cost=None,
-                    message=f"{exc} (try {attempt} of {tries})",
-                    save=False,
-                ),
+            # The call as a whole failed: every request in it did not answer.
+            replies = [exc] * len(requests)
+        errors, still = [], []
+        for i, reply in zip(waiting, replies, strict=True):
+            if not isinstance(reply, ConnectorError):
+                answers[i] = reply
+                continue
+            line, stock = asks[i]
+            still.append(i)
+            errors.append(
+                (
+                    SourcingAttempt(
+                        line=line,
+                        cycle=line.reversal_attempts_done,
+                        warehouse=stock.warehouse,
+                        outcome=SourcingAttempt.Outcome.ERROR,
+                        unit_cost=stock.cost,
+                        message=str(reply)[:255],
+                    ),
+                    events.sourcing(
+                        line,
+                        warehouse=stock.warehouse,
+                        outcome="error",
+                        second_source=False,
+                        extra_cost=None,
+                        message=f"{reply} (try {attempt} of {tries})",
+                        save=False,
+                    ),
+                )
             )
-            if attempt < tries:
-                time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
-    return None
+        _record_answers(errors)
+        waiting = still
+        if not waiting:
+            break
+        if attempt < tries:
+            time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return answers
 
 
-def _line_decide(
-    line: OrderLine, order: Order, routing: _Routing, *, settle: bool
-) -> tuple[str, str | None]:
-    """One transaction: the line accepted where a warehouse took it (with that attempt and its
-    event), or voided and refunded; with settle, the order settled too. Returns the line's
-    status and, with settle, what the order became (None: not settled by this call)."""
+def _record_answers(answers: list[tuple[SourcingAttempt, OrderEvent]]) -> None:
+    """Misses and errors, written at once in a transaction of their own. Their foreign keys
+    share-lock the warehouses' rows: taken in primary-key order, as the stock sweep and the
+    imports lock warehouses, they cannot close a cycle with those."""
+    if not answers:
+        return
     with transaction.atomic():
-        if settle:
-            # The order's row first, as every service that locks an order and its items does.
-            order.status = (
-                Order.objects.select_for_update()
-                .filter(pk=order.pk)
-                .values_list("status", flat=True)
-                .get()
-            )
-        timeline = []
-        stock = routing.accepted
-        if stock is None:
-            status = _line_void(line, order)
-        else:
-            routing.attempt.save(force_insert=True)
-            timeline.append(routing.event)
-            if _line_accept(line, stock, routing.second_source, routing.extra):
-                status = LineStatus.FULFILLED
-                # A later line of the same item in this run ranks warehouses on what is left.
-                stock.qty = max(0, stock.qty - line.qty)
-            else:
-                # Another run decided the line meanwhile: it is placed nowhere else.
-                status = OrderLine.objects.filter(pk=line.pk).values_list("status", flat=True).get()
-        settled = _settle_locked(order, timeline=timeline) if settle else None
-        events.write(timeline)
-        return status, settled
+        SourcingAttempt.objects.bulk_create(
+            sorted((attempt for attempt, _ in answers), key=lambda a: a.warehouse_id)
+        )
+        events.write([event for _, event in answers])
 
 
-def order_line_route(*, line: OrderLine, order: Order) -> str:
-    """Route one line on its own: the closest warehouse that stocks it first; on a miss, every
-    other one with stock, whatever it costs; nobody: void and refund. Returns the line's new
-    status."""
-    routing = _line_ask(
-        get_connector(),
-        line=line,
-        history=_sourcing_history([line])[line.pk],
-        candidates=_candidates([line], order)[line.item_id],
-    )
-    status, _ = _line_decide(line, order, routing, settle=False)
-    return status
+def _inventory_lock_shared() -> None:
+    """Imports and stock sweeps rewrite stock rows and item totals holding the inventory lock
+    alone; a fulfillment decision holds it shared. The two never interleave their row locks, so
+    they cannot deadlock whatever order their set-based statements lock rows in."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [INVENTORY_APPLY_LOCK])
 
 
-def _line_accept(line: OrderLine, stock: Stock, second_source: bool, extra: Decimal) -> bool:
+def _update_from_values(model, rows: list[tuple], set_sql: str, where: str = "", params=()):
+    """One UPDATE of many rows of `model`, each with its own values, from a VALUES list: row
+    values are v.column1 (the primary key), v.column2, ... (their names on PostgreSQL and SQLite
+    alike). `params` fill the %s of `set_sql`, then of `where`. Django's bulk_update builds a
+    CASE WHEN per row and column instead: for a batch of orders that was most of its time."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    set_count = set_sql.count("%s")
+    with connection.cursor() as cursor:
+        # The table name is the model's; set_sql and where are this module's constants; every
+        # value is a parameter.
+        cursor.execute(
+            f"UPDATE {table} SET {set_sql} FROM (VALUES {', '.join([row] * len(rows))}) AS v "  # noqa: S608
+            f"WHERE {table}.id = v.column1 {where}",
+            [*params[:set_count], *(value for r in rows for value in r), *params[set_count:]],
+        )
+
+
+def _lines_decide(
+    lines: list[OrderLine], routings: dict[int, _Routing], *, settle: bool
+) -> dict[int, str | None]:
+    """One transaction for the batch: each open line accepted where a warehouse took it (its
+    attempt and event written with it, the stock and the commitment dropped together), or voided
+    and refunded; with settle, every order whose lines are all decided moves to what they say.
+    Returns, per order, what it became (None: not settled by this call)."""
     now = timezone.now()
-    # The stock row first, then the item: imports update stock rows before they lock items, so
-    # taking them in this order never closes a cycle with an import.
-    on_hand = Stock.objects.select_for_update().filter(pk=stock.pk).values_list("qty", flat=True)
-    on_hand = on_hand.first() or 0
-    _lock_item_ids([line.item_id])
-    won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
-        status=LineStatus.FULFILLED,
-        warehouse=stock.warehouse,
-        unit_cost=stock.cost,
-        second_sourced=second_source,
-        extra_cost=extra,
-        decided_at=now,
-        committed=False,
-    )
+    with transaction.atomic():
+        _inventory_lock_shared()
+        # Orders, then stock rows, then items, each in primary-key order: the order every
+        # service takes them in.
+        processing = set(
+            Order.objects.select_for_update(no_key=True, of=("self",))
+            .filter(pk__in={line.order_id for line in lines}, status=Status.PROCESSING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        lines = [line for line in lines if line.order_id in processing]
+        accepted = {line.pk: routings[line.pk].accepted for line in lines}
+        accepted = {pk: stock for pk, stock in accepted.items() if stock is not None}
+        on_hand = dict(
+            Stock.objects.select_for_update(no_key=True)
+            .filter(pk__in={stock.pk for stock in accepted.values()})
+            .order_by("pk")
+            .values_list("pk", "qty")
+        )
+        _lock_item_ids({line.item_id for line in lines})
+        # Another run may have decided a line meanwhile: it is placed nowhere else (what this
+        # run's warehouse answered is still recorded).
+        still_open = set(
+            OrderLine.objects.select_for_update(no_key=True)
+            .filter(pk__in=[line.pk for line in lines], status=LineStatus.OPEN)
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+        answered = [line for line in lines if line.pk in accepted]
+        lines = [line for line in lines if line.pk in still_open]
+        won = [line for line in answered if line.pk in still_open]
+        timelines = {order_id: [] for order_id in processing}
+        _lines_accept(won, routings, on_hand, now)
+        SourcingAttempt.objects.bulk_create(
+            sorted((routings[line.pk].attempt for line in answered), key=lambda a: a.warehouse_id)
+        )
+        for line in answered:
+            timelines[line.order_id].append(routings[line.pk].event)
+        for line in lines:
+            if line.pk not in accepted:
+                _line_void(line, line.order, timeline=timelines[line.order_id])
+        results = {}
+        if settle:
+            results = _orders_settle_locked(processing, now=now, timelines=timelines)
+        events.write([event for order_id in sorted(timelines) for event in timelines[order_id]])
+    return results
+
+
+def _lines_accept(
+    won: list[OrderLine], routings: dict[int, _Routing], on_hand: dict[int, int], now
+) -> None:
+    """Accepted open lines, decided in one UPDATE each for lines, stock rows and items.
+
+    The goods have left their warehouses: each stock row and its item's commitment drop
+    together, so what is available does not move until the warehouse's next feed tells the
+    truth. A warehouse may accept more than its last feed showed (another line took the rest
+    meanwhile): stock never goes below zero, and the difference is left for the next feed."""
     if not won:
-        return False
-    # The goods have left that warehouse: its stock and the commitment drop together, so what
-    # is available does not move until the warehouse's next feed tells the truth. The warehouse
-    # may accept more than its last feed showed (another line took the rest meanwhile): the
-    # stock never goes below zero, and the difference is left for the next feed to settle.
-    taken = min(on_hand, line.qty)
-    Stock.objects.filter(pk=stock.pk).update(qty=F("qty") - taken)
-    Item.objects.filter(pk=line.item_id).update(
-        stock_qty=F("stock_qty") - taken,
-        committed_qty=F("committed_qty") - line.qty,
-        available_qty=F("available_qty") - taken + line.qty,
+        return
+    stock_taken, item_taken, item_filled = Counter(), Counter(), Counter()
+    for line in won:
+        stock = routings[line.pk].accepted
+        taken = min(on_hand.get(stock.pk, 0), line.qty)
+        on_hand[stock.pk] = on_hand.get(stock.pk, 0) - taken
+        stock_taken[stock.pk] += taken
+        item_taken[line.item_id] += taken
+        item_filled[line.item_id] += line.qty
+    ops = connection.ops
+    _update_from_values(
+        OrderLine,
+        [
+            (
+                line.pk,
+                routings[line.pk].accepted.warehouse_id,
+                ops.adapt_decimalfield_value(routings[line.pk].accepted.cost, 10, 2),
+                routings[line.pk].second_source,
+                ops.adapt_decimalfield_value(routings[line.pk].extra, 12, 2),
+            )
+            for line in won
+        ],
+        "status = %s, warehouse_id = v.column2, unit_cost = v.column3, "
+        "second_sourced = v.column4, extra_cost = v.column5, decided_at = %s, committed = %s",
+        "AND status = %s",
+        [LineStatus.FULFILLED, ops.adapt_datetimefield_value(now), False, LineStatus.OPEN],
     )
-    return True
+    _update_from_values(Stock, list(stock_taken.items()), "qty = qty - v.column2")
+    _update_from_values(
+        Item,
+        [(pk, item_taken[pk], filled) for pk, filled in item_filled.items()],
+        "stock_qty = stock_qty - v.column2, committed_qty = committed_qty - v.column3, "
+        "available_qty = available_qty - v.column2 + v.column3",
+    )
 
 
 def order_line_void(*, line: OrderLine, order: Order) -> str:
@@ -935,7 +1128,9 @@ def order_line_void(*, line: OrderLine, order: Order) -> str:
         return _line_void(line, order)
 
 
-def _line_void(line: OrderLine, order: Order) -> str:
+def _line_void(line: OrderLine, order: Order, *, timeline: list | None = None) -> str:
+    """Void an open line and refund it. Its events are written at once, or, given a timeline,
+    added to it for the caller to write with its own."""
     _lock_item_ids([line.item_id])
     now = timezone.now()
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
@@ -944,8 +1139,9 @@ def _line_void(line: OrderLine, order: Order) -> str:
     if not won:
         return OrderLine.objects.get(pk=line.pk).status
     _commit_stock({line.item_id: line.qty}, -1)
-    line.refresh_from_db()
-    events.line_voided(line)
+    line.status, line.committed = LineStatus.VOIDED, False
+    line.voided_at = line.decided_at = now
+    built = [events.line_voided(line, save=False)]
     # A line charged again by a reversal is refunded against that charge.
     _refund(
         order,
@@ -954,9 +1150,29 @@ def _line_void(line: OrderLine, order: Order) -> str:
         key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
         kind=LedgerEntry.Kind.VOID,
         line=line,
+        timeline=built,
     )
+    if timeline is None:
+        events.write(built)
+    else:
+        timeline.extend(built)
     emails.line_voided(order, line)
     return LineStatus.VOIDED
+
+
+def _settle_target(statuses: set[str]) -> str | None:
+    """What an order becomes from its lines' statuses; None while a line is open."""
+    if LineStatus.OPEN in statuses:
+        return None
+    filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
+    unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
+    if LineStatus.SPECIAL_ORDER in statuses:
+        return Status.SPECIAL_ORDER
+    if filled and unfilled:
+        return Status.PARTIALLY_VOIDED
+    if filled:
+        return Status.FULFILLED
+    return Status.VOIDED
 
 
 def order_settle(*, order_id: int) -> str | None:
@@ -970,25 +1186,37 @@ def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
     Given a timeline, its event is added there for the caller to write."""
     if order.status != Status.PROCESSING:
         return None
-    statuses = set(order.lines.values_list("status", flat=True))
-    if LineStatus.OPEN in statuses:
+    target = _settle_target(set(order.lines.values_list("status", flat=True)))
+    if target is None:
         return None
-    filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
-    unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
-    if LineStatus.SPECIAL_ORDER in statuses:
-        target = Status.SPECIAL_ORDER
-    elif filled and unfilled:
-        target = Status.PARTIALLY_VOIDED
-    elif filled:
-        target = Status.FULFILLED
-    else:
-        target = Status.VOIDED
     status_from = order.status
     _move(order, target, decided_at=timezone.now(), processing_started_at=None)
     event = events.settled(order, status_from=status_from, save=timeline is None)
     if timeline is not None:
         timeline.append(event)
     return target
+
+
+def _orders_settle_locked(order_ids, *, now, timelines: dict[int, list]) -> dict[int, str | None]:
+    """_settle_locked for many processing orders whose row locks the caller holds: one UPDATE
+    per status they move to; each settled event goes at the end of its order's timeline."""
+    statuses = {order_id: set() for order_id in order_ids}
+    lines = OrderLine.objects.filter(order_id__in=order_ids).order_by()
+    for order_id, status in lines.values_list("order_id", "status"):
+        statuses[order_id].add(status)
+    results = {order_id: _settle_target(found) for order_id, found in statuses.items()}
+    for target in {t for t in results.values() if t is not None}:
+        _check_move(Status.PROCESSING, target)
+        moving = [order_id for order_id, t in results.items() if t == target]
+        Order.objects.filter(pk__in=moving, status=Status.PROCESSING).update(
+            status=target, decided_at=now, processing_started_at=None
+        )
+        for order_id in moving:
+            order = Order(pk=order_id, status=target)
+            timelines[order_id].append(
+                events.settled(order, status_from=Status.PROCESSING, save=False)
+            )
+    return results
 
 
 # --- Special orders ---------------------------------------------------------------------------
@@ -1061,8 +1289,6 @@ def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> Or
 def special_orders_restock() -> list[int]:
     """Special-order lines whose item has stock again: reverse the refund (charge again) and send
     them to fulfillment. A failed charge leaves the line open and tells the affiliate."""
-    from orders.tasks import order_fulfill_task
-
     restarted = []
     lines = (
         OrderLine.objects.filter(status=LineStatus.SPECIAL_ORDER, item__available_qty__gte=F("qty"))
@@ -1086,7 +1312,7 @@ def special_orders_restock() -> list[int]:
             result_ok, message, reference = result.succeeded, result.message, result.reference
         with transaction.atomic():
             order = _lock_order(order.pk)
-            line = order.lines.select_for_update().get(pk=line.pk)
+            line = order.lines.select_for_update(no_key=True).get(pk=line.pk)
             if line.status != LineStatus.SPECIAL_ORDER:
                 continue
             if not result_ok:
@@ -1127,7 +1353,7 @@ def special_orders_restock() -> list[int]:
                     fulfillment_runs=order.fulfillment_runs + 1,
                 )
             events.reversal(line, amount=line.line_total, status_from=status_from)
-            _on_commit_enqueue(order_fulfill_task, order.pk)
+            _enqueue_fulfillment([order.pk])
             restarted.append(line.pk)
     return restarted
 

@@ -23,8 +23,8 @@ def order_release_sweep_task() -> None:
     max_retries=3,
     retry_backoff=True,
 )
-def order_fulfill_task(order_id: int) -> None:
-    services.order_fulfill(order_id=order_id)
+def order_fulfill_batch_task(order_ids: list[int]) -> None:
+    services.order_fulfill_batch(order_ids=order_ids)
 
 
 @shared_task(ignore_result=True)

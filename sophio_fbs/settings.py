@@ -331,6 +331,10 @@ FBS_CONNECTOR_BACKOFF_SECONDS = env.float("FBS_CONNECTOR_BACKOFF_SECONDS", defau
 # A fulfillment handed out this many times without finishing is flagged to Support.
 FBS_MAX_FULFILLMENT_RUNS = env.int("FBS_MAX_FULFILLMENT_RUNS", default=5)
 FBS_PROCESSING_TIMEOUT_SECONDS = env.int("FBS_PROCESSING_TIMEOUT_SECONDS", default=300)
+# Orders one fulfillment task takes: the release sweep hands due orders out this many at a time,
+# decided together in one transaction (BENCHMARKS.md, orders); a quiet sweep hands out whatever
+# is due, however few.
+FBS_FULFILLMENT_BATCH_SIZE = env.int("FBS_FULFILLMENT_BATCH_SIZE", default=50)
 # What affiliates pay over the lowest warehouse cost: 1.20 is cost plus 20%.
 FBS_PRICE_MARKUP = Decimal(env("FBS_PRICE_MARKUP", default="1.20"))
 FBS_PAYMENT_GATEWAY = env("FBS_PAYMENT_GATEWAY", default="payments.gateways.sandbox.SandboxGateway")

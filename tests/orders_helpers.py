@@ -6,7 +6,7 @@ from datetime import timedelta
 from unittest import mock
 
 from orders import services
-from orders.connectors import Placement
+from orders.connectors import OneAtATimeConnector, Placement
 from tests.factories import CardFactory, UserFactory, import_feed
 
 SHIP_TO = {
@@ -91,7 +91,7 @@ def new_order_post(lines=(("ACD", "P1", "1"),), rows: int = 5, **fields) -> dict
     return data
 
 
-class ScriptedConnector:
+class ScriptedConnector(OneAtATimeConnector):
     """A warehouse connector whose answers the test sets: script["CODE:PART"] = "miss" makes that
     warehouse miss that part; anything not scripted is accepted."""
 

@@ -126,7 +126,7 @@ def test_admin_restart_fulfillment_queues_a_processing_order(
     with django_capture_on_commit_callbacks(execute=True):
         response = run_action(client, "restart_fulfillment", placed)
 
-    assert ("orders.tasks.order_fulfill_task", (placed.pk,), {}) in celery_sent
+    assert ("orders.tasks.order_fulfill_batch_task", ([placed.pk],), {}) in celery_sent
     assert f"Queued for fulfillment: {placed.number}" in response.content.decode()
     event = OrderEvent.objects.get(order=placed, kind="redispatched")
     assert (event.actor, event.user) == (OrderEvent.Actor.STAFF, support)
