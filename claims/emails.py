@@ -1,23 +1,9 @@
 """Emails about claims: to the affiliate on each decision and request, to Support each day.
 Each is sent after the change it tells of has committed (a rolled-back decision sends nothing)."""
 
-import logging
-
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
 
-logger = logging.getLogger(__name__)
-
-
-def _send(subject: str, body: str, to: list[str]) -> None:
-    def send():
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
-        except Exception:
-            logger.exception("Could not send email %r to %s", subject, to)
-
-    transaction.on_commit(send)
+from sophio_fbs.mail import send_after_commit
 
 
 def _what(claim) -> str:
@@ -41,7 +27,7 @@ def claim_approved(claim) -> None:
     if claim.approved_amount < claim.amount:
         partly = f" (of the ${claim.amount} claimed)"
     note = f"\nNote from the reviewer: {claim.decision_note}\n" if claim.decision_note else ""
-    _send(
+    send_after_commit(
         f"{claim.number} approved: ${claim.approved_amount}",
         f"Your claim {_what(claim)} is approved. {how}\n\n"
         f"${claim.approved_amount}{partly} is credited to your account; it is paid out with the "
@@ -51,7 +37,7 @@ def claim_approved(claim) -> None:
 
 
 def claim_denied(claim) -> None:
-    _send(
+    send_after_commit(
         f"{claim.number} denied",
         f"Your claim {_what(claim)} is denied.\n\nWhy: {claim.decision_note}\n\n"
         "If you have a better receipt or other proof, you can file the line again.\n\n"
@@ -61,7 +47,7 @@ def claim_denied(claim) -> None:
 
 
 def claim_info_requested(claim, *, message: str) -> None:
-    _send(
+    send_after_commit(
         f"{claim.number}: more information needed",
         f"A reviewer needs more information about your claim {_what(claim)}:\n\n{message}\n\n"
         f"Answer on the claim page; the review goes on once you have.\n{_page(claim)}",
@@ -84,7 +70,7 @@ def support_digest(*, due_soon: list, overdue: list, days: int) -> None:
     if due_soon:
         body += f"Due within {days} days ({len(due_soon)})\n" + lines(due_soon) + "\n"
     body += "Work them in admin under Claims; the list is sorted by due date.\n"
-    _send(
+    send_after_commit(
         f"[FBS] Claims: {len(overdue)} overdue, {len(due_soon)} due within {days} days",
         body,
         [settings.FBS_SUPPORT_EMAIL],

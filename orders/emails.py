@@ -1,12 +1,8 @@
 """Emails to affiliates and to Support, sent after the change they tell of has committed."""
 
-import logging
-
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from sophio_fbs.mail import send_after_commit
 
 # What an affiliate can tell a buyer whose line FBS voided: in our words, from the support article.
 BUYER_MESSAGE_VOIDED = (
@@ -24,16 +20,6 @@ BUYER_MESSAGE_TOO_LATE = (
 )
 
 
-def _send(subject: str, body: str, to: list[str]) -> None:
-    def send():
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
-        except Exception:
-            logger.exception("Could not send email %r to %s", subject, to)
-
-    transaction.on_commit(send)
-
-
 def _refund_note(order) -> str:
     if order.paid_at:
         return f" and ${order.total} is on its way back to your payment method."
@@ -41,7 +27,7 @@ def _refund_note(order) -> str:
 
 
 def order_cancelled(order) -> None:
-    _send(
+    send_after_commit(
         f"{order.number} cancelled",
         f"Your Cancel Request for {order.number} (marketplace order "
         f"{order.marketplace_order_id}) won: the order is cancelled" + _refund_note(order) + "\n",
@@ -50,7 +36,7 @@ def order_cancelled(order) -> None:
 
 
 def line_voided(order, line) -> None:
-    _send(
+    send_after_commit(
         f"{order.number}: {line.line_code} {line.part_number} could not be filled",
         f"No warehouse in the FBS network could fill {line.qty} x {line.line_code} "
         f"{line.part_number} of {order.number} (marketplace order {order.marketplace_order_id}). "
@@ -64,7 +50,7 @@ def line_voided(order, line) -> None:
 
 
 def reversal_failed(order, line, *, message: str) -> None:
-    _send(
+    send_after_commit(
         f"{order.number}: special order waiting for payment",
         f"Stock of {line.line_code} {line.part_number} is back for your special order in "
         f"{order.number}, but charging ${line.line_total} failed: {message}. The special order "
@@ -75,7 +61,7 @@ def reversal_failed(order, line, *, message: str) -> None:
 
 
 def support_order_stuck(order, *, runs: int) -> None:
-    _send(
+    send_after_commit(
         f"[FBS] {order.number} is stuck in processing",
         f"Fulfillment of {order.number} ({order.affiliate}) did not finish after {runs} runs. "
         "It keeps being retried; please look at its timeline in admin.\n",

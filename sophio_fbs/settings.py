@@ -280,6 +280,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Django gives requests (CONN_MAX_AGE, and a health check after a broken connection).
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = TIME_ZONE
+# Not an app of its own: the email task lives with the project (sophio_fbs/mail.py).
+CELERY_IMPORTS = ["sophio_fbs.mail"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # The end of the cancel window, held by the database (DESIGN.md, order lifecycle).
