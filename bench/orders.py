@@ -6,7 +6,13 @@ warehouse connector. Measured from "due" to "no order left processing", in order
 
 (2) Cancel Request latency: 20 client threads, one affiliate each, send
 POST /api/v1/orders/{id}/cancel-request to gunicorn on loopback while the sweep releases other
-orders of theirs and the workers fulfill them. p50 and p95 per request, outcomes counted.
+orders of theirs and the workers fulfill them. p50 and p95 per request, outcomes counted. Run
+twice: back to back (a closed loop: each client sends its next request the moment it has an
+answer, so the latency is the clients over the throughput) and with --think seconds between a
+client's requests (20 affiliates at work at once, each reading the answer before the next).
+
+Afterwards the released orders are checked in the database: released, settled and charged once
+each, every filled line accepted once and never voided.
 """
 
 import argparse
@@ -43,6 +49,13 @@ def parse_args():
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--cancels", type=int, default=50, help="cancel requests per client")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn processes")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.5,
+        help="seconds a client waits between its requests in the second Cancel Request run "
+        "(the first sends them back to back)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     return parser.parse_args()
 
@@ -180,6 +193,7 @@ def measure_release(args, env, affiliate, user, items, rng) -> dict:
         stop(workers)
     statuses = dict(Order.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id")))
     return {
+        "exactly_once": exactly_once(ids),
         "orders": len(ids),
         "released": released,
         "sweep_seconds": swept,
@@ -191,7 +205,40 @@ def measure_release(args, env, affiliate, user, items, rng) -> dict:
     }
 
 
-def measure_cancel(args, env, affiliates, items, rng) -> dict:
+def exactly_once(ids: list[int]) -> dict:
+    """What must have happened once to each order, counted in the database: every number is a
+    count of orders or lines that broke the rule (0 is right)."""
+    from django.db.models import Count
+
+    from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
+    from payments.models import LedgerEntry
+
+    def more_than_once(rows, key):
+        return rows.values(key).annotate(n=Count("id")).filter(n__gt=1).count()
+
+    events = OrderEvent.objects.filter(order__in=ids)
+    lines = OrderLine.objects.filter(order__in=ids)
+    ledger = LedgerEntry.objects.filter(order__in=ids)
+    accepted = SourcingAttempt.objects.filter(line__order__in=ids, outcome="accepted")
+    filled = lines.filter(status__in=["fulfilled", "shipped"])
+    return {
+        "orders_released_twice": more_than_once(events.filter(kind="released"), "order"),
+        "orders_settled_twice": more_than_once(events.filter(kind="settled"), "order"),
+        "orders_not_settled": Order.objects.filter(pk__in=ids)
+        .exclude(events__kind="settled")
+        .count(),
+        "orders_charged_twice": more_than_once(ledger.filter(kind="charge"), "order"),
+        "lines_accepted_twice": more_than_once(accepted, "line"),
+        "filled_lines_without_an_acceptance": filled.exclude(attempts__outcome="accepted").count(),
+        # (no special orders here: a line once voided stays voided)
+        "filled_lines_also_voided": filled.filter(voided_at__isnull=False).count(),
+        "void_refunds_not_matching_voided_lines": abs(
+            ledger.filter(kind="void").count() - lines.filter(status="voided").count()
+        ),
+    }
+
+
+def measure_cancel(args, env, affiliates, items, rng, *, think: float) -> dict:
     from django.utils import timezone
 
     from orders.models import Order
@@ -234,6 +281,9 @@ def measure_cancel(args, env, affiliates, items, rng) -> dict:
 
     def client(raw: str, ids: list[int]):
         for order_id in ids:
+            if think:
+                # An affiliate reads the answer before the next Cancel Request.
+                time.sleep(think)
             request = urllib.request.Request(
                 f"http://127.0.0.1:{PORT}/api/v1/orders/{order_id}/cancel-request",
                 data=b'{"reason": "bench"}',
@@ -304,6 +354,7 @@ def measure_cancel(args, env, affiliates, items, rng) -> dict:
         ).count(),
         "cancelled_and_released": both.count(),
         "clients": args.clients,
+        "think_seconds": think,
         "web_workers": args.web_workers,
     }
 
@@ -338,16 +389,21 @@ def main() -> None:
 
     release = measure_release(args, env, affiliates[0][0], affiliates[0][1], items, rng)
     step(f"Release: {release['orders_per_second']:.0f} orders/s ({release['seconds']:.1f} s)")
-    cancel = measure_cancel(args, env, affiliates, items, rng)
-    step(
-        f"Cancel Request: p50 {cancel['p50_ms']:.1f} ms, p95 {cancel['p95_ms']:.1f} ms, "
-        f"{cancel['errors']} errors, outcomes {cancel['outcomes']}"
-    )
+    cancels = []
+    for think in (0.0, args.think):
+        cancel = measure_cancel(args, env, affiliates, items, rng, think=think)
+        cancels.append(cancel)
+        step(
+            f"Cancel Request, {think:.1f} s between a client's requests: p50 "
+            f"{cancel['p50_ms']:.1f} ms, p95 {cancel['p95_ms']:.1f} ms, "
+            f"{cancel['requests_per_second']:.0f} requests/s, {cancel['errors']} errors, "
+            f"outcomes {cancel['outcomes']}"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"orders-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(
         json.dumps(
-            {"machine": environment.machine_details(), "release": release, "cancel": cancel},
+            {"machine": environment.machine_details(), "release": release, "cancel": cancels},
             indent=2,
             default=str,
         )
