@@ -215,23 +215,37 @@ def test_admin_payment_methods_are_masked_and_api_keys_hide_the_hash(client):
     assert raw.encode() not in keys.content
 
 
-def test_login_hashes_with_argon2id_and_upgrades_an_older_pbkdf2_hash(client, settings):
+def _argon2_19mib(password):
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    class Earlier(Argon2PasswordHasher):
+        time_cost, memory_cost, parallelism = 2, 19 * 1024, 1
+
+    return Earlier().encode(password, "saltsaltsaltsalt")
+
+
+def _pbkdf2(password):
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
+    return PBKDF2PasswordHasher().encode(password, "saltsaltsaltsalt")
+
+
+@pytest.mark.parametrize("earlier", [_pbkdf2, _argon2_19mib], ids=["pbkdf2", "argon2-19MiB"])
+def test_login_hashes_with_argon2id_and_upgrades_an_earlier_hash(client, settings, earlier):
     from sophio_fbs import settings as project_settings
 
     # given the project's own hashers (the suite otherwise uses a fast one) and a user whose
-    # password was stored with Django's default PBKDF2
+    # password was stored with Django's default PBKDF2, or with Argon2id at 19 MiB x 2
     settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
     user = UserFactory()
-    user.password = PBKDF2PasswordHasher().encode(PASSWORD, "saltsaltsaltsalt")
+    user.password = earlier(PASSWORD)
     user.save(update_fields=["password"])
 
     # when the user logs in
     response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
 
-    # then the login works and the stored hash is now Argon2id at OWASP's parameters
+    # then the login works and the stored hash is now Argon2id at 9 MiB x 4 passes
     assert response.status_code == 302
     user.refresh_from_db()
-    assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert user.password.startswith("argon2$argon2id$v=19$m=9216,t=4,p=1$")
     assert user.check_password(PASSWORD)
