@@ -488,6 +488,38 @@ def test_fulfill_batch_of_many_orders_takes_the_queries_of_one(user, django_asse
     assert (item.stock_qty, item.committed_qty, item.available_qty) == (9, 0, 9)
 
 
+def test_fulfill_batch_with_one_bad_order_still_fulfills_the_others(user, monkeypatch, caplog):
+    # given three released orders, one of which fails as it settles (a bug, a bad row)
+    orders = [place(user, ("P1", 1), marketplace_order_id=f"M-{n}") for n in range(3)]
+    for order in orders:
+        release(order)
+    bad = orders[1]
+    settled = services.events.settled
+
+    def settle_or_fail(order, **kwargs):
+        if order.pk == bad.pk:
+            raise ValueError("a bad order")
+        return settled(order, **kwargs)
+
+    monkeypatch.setattr(services.events, "settled", settle_or_fail)
+
+    # when they are fulfilled as one batch
+    results = services.order_fulfill_batch(order_ids=[order.pk for order in orders])
+
+    # then the batch is retried order by order: the others are fulfilled, the bad one is left
+    # processing, with nothing of it kept, for the stalled-run sweep and then Support
+    assert results == {
+        orders[0].pk: Order.Status.FULFILLED,
+        bad.pk: None,
+        orders[2].pk: Order.Status.FULFILLED,
+    }
+    bad.refresh_from_db()
+    assert bad.status == Order.Status.PROCESSING
+    assert bad.lines.get().status == OrderLine.Status.OPEN
+    assert not SourcingAttempt.objects.filter(line__order=bad, outcome="accepted").exists()
+    assert "one by one" in caplog.text
+
+
 # --- stalled runs -----------------------------------------------------------------------------
 
 
