@@ -1,5 +1,6 @@
 """Several real worker processes, and one killed in the middle of its work."""
 
+import os
 import signal
 
 import pytest
@@ -60,8 +61,12 @@ def assert_each_settled_once(ids):
     assert voids == orders.filter(status="voided").count()
 
 
+# 200 in CI; RELIABILITY.md records a run at the issue's full count (FBS_SCALE_OUT_ORDERS=2000).
+SCALE_OUT_ORDERS = int(os.environ.get("FBS_SCALE_OUT_ORDERS", "200"))
+
+
 def test_two_workers_and_beat_release_each_due_order_exactly_once():
-    ids = place_many(200)
+    ids = place_many(SCALE_OUT_ORDERS)
     Order.objects.filter(pk__in=ids).update(release_at=timezone.now())
 
     with celery_processes(workers=2, FBS_RELEASE_SWEEP_SECONDS=0.3, FBS_SANDBOX_MISS_RATE=0.05):
@@ -69,8 +74,8 @@ def test_two_workers_and_beat_release_each_due_order_exactly_once():
             lambda: (
                 not Order.objects.filter(pk__in=ids, status__in=["queued", "processing"]).exists()
             ),
-            timeout=180,
-            what="200 orders settled by two workers",
+            timeout=180 + SCALE_OUT_ORDERS // 10,
+            what=f"{SCALE_OUT_ORDERS} orders settled by two workers",
         )
 
     assert_each_settled_once(ids)
