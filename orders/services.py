@@ -785,7 +785,16 @@ def _lines_fulfill(lines: list[OrderLine], *, settle: bool) -> dict[int, str | N
     routings = _route(
         get_connector(), lines, history=_sourcing_history(lines), candidates=_candidates(lines)
     )
-    return _lines_decide(lines, routings, settle=settle)
+    # An order with a line to void is decided in a transaction of its own: its refund goes
+    # through the payment gateway, and the batch's locks are not held while it answers.
+    voiding = {line.order_id for line in lines if routings[line.pk].accepted is None}
+    results = _lines_decide(
+        [line for line in lines if line.order_id not in voiding], routings, settle=settle
+    )
+    for order_id in sorted(voiding):
+        own = [line for line in lines if line.order_id == order_id]
+        results.update(_lines_decide(own, routings, settle=settle))
+    return results
 
 
 def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
@@ -1027,6 +1036,8 @@ def _lines_decide(
     attempt and event written with it, the stock and the commitment dropped together), or voided
     and refunded; with settle, every order whose lines are all decided moves to what they say.
     Returns, per order, what it became (None: not settled by this call)."""
+    if not lines:
+        return {}
     now = timezone.now()
     with transaction.atomic():
         _inventory_lock_shared()

@@ -520,6 +520,36 @@ def test_fulfill_batch_with_one_bad_order_still_fulfills_the_others(user, monkey
     assert "one by one" in caplog.text
 
 
+def test_fulfill_batch_decides_an_order_to_void_on_its_own(user, scripted, monkeypatch):
+    # given a batch where one order's line nobody can fill, and a gateway that fails its refund
+    scripted.script = {"TX1:P2": "miss", "CA1:P2": "miss"}
+    clean = place(user, ("P1", 1), marketplace_order_id="CLEAN")
+    voiding = place(user, ("P2", 1), marketplace_order_id="VOID")
+    release(clean)
+    release(voiding)
+
+    seen_at_refund = []
+
+    def refund_fails(self, **kwargs):
+        seen_at_refund.append(Order.objects.get(pk=clean.pk).status)
+        raise ConnectionError("the payment gateway did not answer")
+
+    monkeypatch.setattr(type(services.get_gateway()), "refund", refund_fails)
+
+    # when the batch is fulfilled
+    services.order_fulfill_batch(order_ids=[clean.pk, voiding.pk])
+
+    # then the clean order was decided before the gateway was asked, not while it answered;
+    # the other is left processing, its line open and nothing refunded, for the next run
+    assert seen_at_refund and set(seen_at_refund) == {Order.Status.FULFILLED}
+    clean.refresh_from_db()
+    voiding.refresh_from_db()
+    assert clean.status == Order.Status.FULFILLED
+    assert voiding.status == Order.Status.PROCESSING
+    assert voiding.lines.get().status == OrderLine.Status.OPEN
+    assert not LedgerEntry.objects.filter(order=voiding, kind="void").exists()
+
+
 # --- stalled runs -----------------------------------------------------------------------------
 
 
