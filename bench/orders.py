@@ -50,6 +50,9 @@ def parse_args():
     parser.add_argument("--cancels", type=int, default=50, help="cancel requests per client")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn processes")
     parser.add_argument(
+        "--web-threads", type=int, default=1, help="threads per gunicorn process (gthread if > 1)"
+    )
+    parser.add_argument(
         "--think",
         type=float,
         default=0.5,
@@ -262,6 +265,8 @@ def measure_cancel(args, env, affiliates, items, rng, *, think: float) -> dict:
         [
             sys.executable, "-m", "gunicorn", "sophio_fbs.wsgi", "--bind", f"127.0.0.1:{PORT}",
             "--workers", str(args.web_workers), "--access-logfile", "-",
+            *(["--worker-class", "gthread", "--threads", str(args.web_threads)]
+              if args.web_threads > 1 else []),
         ],
         cwd=ROOT, env=env, stdout=web_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -356,6 +361,7 @@ def measure_cancel(args, env, affiliates, items, rng, *, think: float) -> dict:
         "clients": args.clients,
         "think_seconds": think,
         "web_workers": args.web_workers,
+        "web_threads": args.web_threads,
     }
 
 
