@@ -1042,7 +1042,8 @@ def _lines_decide(
     with transaction.atomic():
         _inventory_lock_shared()
         # Orders, then stock rows, then items, each in primary-key order: the order every
-        # service takes them in.
+        # service takes them in. Items are the rows a Cancel Request or a placement of the same
+        # part waits for, so they are locked last, and held for as little as possible.
         processing = set(
             Order.objects.select_for_update(no_key=True, of=("self",))
             .filter(pk__in={line.order_id for line in lines}, status=Status.PROCESSING)
@@ -1058,9 +1059,9 @@ def _lines_decide(
             .order_by("pk")
             .values_list("pk", "qty")
         )
-        _lock_item_ids({line.item_id for line in lines})
         # Another run may have decided a line meanwhile: it is placed nowhere else (what this
-        # run's warehouse answered is still recorded).
+        # run's warehouse answered is still recorded). Lines are only ever locked under their
+        # order's lock, so taking them before the items closes no cycle.
         still_open = set(
             OrderLine.objects.select_for_update(no_key=True)
             .filter(pk__in=[line.pk for line in lines], status=LineStatus.OPEN)
@@ -1070,42 +1071,48 @@ def _lines_decide(
         answered = [line for line in lines if line.pk in accepted]
         lines = [line for line in lines if line.pk in still_open]
         won = [line for line in answered if line.pk in still_open]
-        timelines = {order_id: [] for order_id in processing}
-        _lines_accept(won, routings, on_hand, now)
+        to_void = [line for line in lines if line.pk not in accepted]
+        taken = _lines_accept(won, routings, on_hand, now)
         SourcingAttempt.objects.bulk_create(
             sorted((routings[line.pk].attempt for line in answered), key=lambda a: a.warehouse_id)
         )
+        timelines = {order_id: [] for order_id in processing}
         for line in answered:
             timelines[line.order_id].append(routings[line.pk].event)
-        for line in lines:
-            if line.pk not in accepted:
-                _line_void(line, line.order, timeline=timelines[line.order_id])
         results = {}
-        if settle:
-            results = _orders_settle_locked(processing, now=now, timelines=timelines)
-        events.write([event for order_id in sorted(timelines) for event in timelines[order_id]])
+        if not to_void:
+            results = _settle_and_write(processing, settle=settle, now=now, timelines=timelines)
+        _lock_item_ids({line.item_id for line in lines})
+        _items_take(won, taken)
+        if to_void:
+            for line in to_void:
+                _line_void(line, line.order, timeline=timelines[line.order_id])
+            results = _settle_and_write(processing, settle=settle, now=now, timelines=timelines)
+    return results
+
+
+def _settle_and_write(order_ids, *, settle: bool, now, timelines: dict[int, list]) -> dict:
+    results = _orders_settle_locked(order_ids, now=now, timelines=timelines) if settle else {}
+    events.write([event for order_id in sorted(timelines) for event in timelines[order_id]])
     return results
 
 
 def _lines_accept(
     won: list[OrderLine], routings: dict[int, _Routing], on_hand: dict[int, int], now
-) -> None:
-    """Accepted open lines, decided in one UPDATE each for lines, stock rows and items.
+) -> dict[int, int]:
+    """Accepted open lines, decided in one UPDATE for the lines and one for their stock rows.
+    Returns what each line took from its stock row, for _items_take.
 
     The goods have left their warehouses: each stock row and its item's commitment drop
     together, so what is available does not move until the warehouse's next feed tells the
     truth. A warehouse may accept more than its last feed showed (another line took the rest
     meanwhile): stock never goes below zero, and the difference is left for the next feed."""
-    if not won:
-        return
-    stock_taken, item_taken, item_filled = Counter(), Counter(), Counter()
+    taken, stock_taken = {}, Counter()
     for line in won:
         stock = routings[line.pk].accepted
-        taken = min(on_hand.get(stock.pk, 0), line.qty)
-        on_hand[stock.pk] = on_hand.get(stock.pk, 0) - taken
-        stock_taken[stock.pk] += taken
-        item_taken[line.item_id] += taken
-        item_filled[line.item_id] += line.qty
+        taken[line.pk] = min(on_hand.get(stock.pk, 0), line.qty)
+        on_hand[stock.pk] = on_hand.get(stock.pk, 0) - taken[line.pk]
+        stock_taken[stock.pk] += taken[line.pk]
     ops = connection.ops
     _update_from_values(
         OrderLine,
@@ -1125,6 +1132,16 @@ def _lines_accept(
         [LineStatus.FULFILLED, ops.adapt_datetimefield_value(now), False, LineStatus.OPEN],
     )
     _update_from_values(Stock, list(stock_taken.items()), "qty = qty - v.column2")
+    return taken
+
+
+def _items_take(won: list[OrderLine], taken: dict[int, int]) -> None:
+    """The items of accepted lines (locked by the caller): their stock drops by what was taken,
+    their commitment by what was filled, in one UPDATE."""
+    item_taken, item_filled = Counter(), Counter()
+    for line in won:
+        item_taken[line.item_id] += taken[line.pk]
+        item_filled[line.item_id] += line.qty
     _update_from_values(
         Item,
         [(pk, item_taken[pk], filled) for pk, filled in item_filled.items()],
