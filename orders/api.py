@@ -71,15 +71,6 @@ def _own_order(request, pk: int) -> Order:
         raise Http404 from exc
 
 
-def _own_order_id(request, pk: int) -> int:
-    """_own_order when only the check is needed."""
-    own = selectors.orders_for_affiliate(affiliate=request.user.affiliate).filter(pk=pk)
-    order_id = own.values_list("pk", flat=True).first()
-    if order_id is None:
-        raise Http404
-    return order_id
-
-
 def _order_data(request, order_id: int) -> dict:
     """The order as it is now, read again after the service that changed it."""
     order = selectors.order_summary_for_affiliate(
@@ -261,13 +252,19 @@ class OrderCancelRequestView(APIView):
         responses={200: CancelRequestResultSerializer, 404: OrderErrorSerializer},
     )
     def post(self, request, pk):
-        # Only whose order it is, here: the service reads and locks the order itself.
-        order = Order(pk=_own_order_id(request, pk))
         serializer = CancelRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome = services.order_cancel_request(
-            order=order, user=request.user, reason=serializer.validated_data["reason"]
-        )
+        order = Order(pk=pk)
+        try:
+            # The service reads the order among this affiliate's own, then locks it.
+            outcome = services.order_cancel_request(
+                order=order,
+                user=request.user,
+                reason=serializer.validated_data["reason"],
+                affiliate=request.user.affiliate,
+            )
+        except Order.DoesNotExist as exc:
+            raise Http404 from exc
         return Response(
             {
                 "outcome": outcome,

@@ -523,15 +523,32 @@ CANCELLED = "cancelled"
 TOO_LATE = "too_late"
 
 
-def order_cancel_request(*, order: Order, user=None, reason: str = "") -> str:
+def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate=None) -> str:
     """The affiliate's Cancel Request: "cancelled" when it won, "too_late" when the order had
-    already left the queue. The same compare-and-set as the release: only one of them wins."""
+    already left the queue. The same compare-and-set as the release: only one of them wins.
+
+    Given `affiliate`, the order must be one of its own: another's raises Order.DoesNotExist,
+    as an unknown id does."""
     reason = (reason or "").strip()[:300]
+    # No status leads back into the queue (Order.TRANSITIONS): an order seen past it, by a plain
+    # read, is past it for good. The answer is then given without waiting for the order's row
+    # lock, which a fulfillment run may hold while it decides the order's lines.
+    seen = Order.objects.filter(pk=order.pk)
+    if affiliate is not None:
+        seen = seen.filter(affiliate=affiliate)
+    status_now = seen.values_list("status", flat=True).get()
+    if status_now == Status.CANCELLED:
+        return CANCELLED  # asked twice: the first one won; nothing moves again
+    if status_now not in Order.CANCELLABLE:
+        events.cancel_requested(
+            order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_now
+        )
+        return TOO_LATE
     with transaction.atomic():
         order = _lock_order(order.pk)
         status_from = order.status
         if status_from == Status.CANCELLED:
-            return CANCELLED  # asked twice: the first one won; nothing moves again
+            return CANCELLED
         if status_from not in Order.CANCELLABLE or not _move(
             order, Status.CANCELLED, cancelled_at=timezone.now()
         ):

@@ -332,9 +332,9 @@ def test_api_cancel_request_stays_within_its_queries(api, stock, django_assert_m
     order_id = place(api).json()["id"]
     api.get(f"{URL}/{order_id}")  # the key's last use is recorded at most once a minute
 
-    # The key (its user and affiliate with it), whose order it is, the service (16 for this
-    # order's one item), and the answer: the order, its lines and its ledger rows (not its
-    # timeline nor its attempts).
+    # The key (its user and affiliate with it), the service (17 for this order's one item; its
+    # first read is whose order it is), and the answer: the order, its lines and its ledger rows
+    # (not its timeline nor its attempts).
     with django_assert_max_num_queries(21):
         response = api.post(f"{URL}/{order_id}/cancel-request")
 

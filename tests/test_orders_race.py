@@ -121,3 +121,48 @@ def test_an_order_lock_leaves_its_affiliate_free():
     # then it gets it: an order's lock does not hold its affiliate's row
     assert outcome == {"locked": True}
     assert locked.affiliate == user.affiliate  # read with the order, all the same
+
+
+def test_cancel_request_of_a_released_order_answers_while_a_fulfillment_run_holds_it():
+    # given a released order whose row a fulfillment run holds while it decides the lines
+    import_feed("WH1", [("ACD", "P1", 10, "5.00")])
+    user = UserFactory()
+    CardFactory(affiliate=user.affiliate)
+    order = services.order_place(
+        affiliate=user.affiliate, user=user, marketplace="ebay", marketplace_order_id="H-1",
+        ship_to={"name": "A", "address1": "1 St", "city": "Austin", "state": "TX",
+                 "postal_code": "73301"},
+        lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
+    )  # fmt: skip
+    services.order_release_due(now=order.release_at + timedelta(seconds=1))
+    held, done = threading.Event(), threading.Event()
+    answer = {}
+
+    def fulfillment_run():
+        with transaction.atomic():
+            services._lock_order(order.pk)
+            held.set()
+            done.wait(timeout=30)
+        connection.close()
+
+    def cancel():
+        answer["outcome"] = services.order_cancel_request(order=order, user=user, reason="late")
+        connection.close()
+
+    holder = threading.Thread(target=fulfillment_run)
+    holder.start()
+    assert held.wait(timeout=30)
+
+    # when the affiliate sends a Cancel Request meanwhile
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    canceller.join(timeout=10)
+    answered_while_held = not canceller.is_alive()
+    done.set()
+    holder.join(timeout=30)
+    canceller.join(timeout=30)
+
+    # then the answer, too late, came without waiting for that run, and is on the timeline
+    assert answered_while_held
+    assert answer == {"outcome": "too_late"}
+    assert order.events.filter(kind="cancel_request", data__outcome="too_late").count() == 1

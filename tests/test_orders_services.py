@@ -253,12 +253,25 @@ def test_cancel_request_after_release_is_too_late_and_recorded(user):
 
 
 def test_cancel_request_stays_within_its_queries(user, django_assert_max_num_queries):
-    # The lock and the compare-and-set, the commitments (one UPDATE for every item), the lines,
-    # the gateway's refund (5 in the sandbox), the ledger row (3) and the events (one INSERT).
+    # The plain read of its status, the lock and the compare-and-set, the commitments (one
+    # UPDATE for every item), the lines, the gateway's refund (5 in the sandbox), the ledger row
+    # (3) and the events (one INSERT).
     order = place(user, ("P1", 1), ("P2", 1))
 
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         assert services.order_cancel_request(order=order, user=user) == "cancelled"
+
+
+def test_cancel_request_for_another_affiliates_order_is_refused_as_unknown(user):
+    order = place(user)
+    other = UserFactory(affiliate__min_stock=2)
+
+    with pytest.raises(Order.DoesNotExist):
+        services.order_cancel_request(order=order, user=other, affiliate=other.affiliate)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.QUEUED
+    assert not order.events.filter(kind="cancel_request").exists()
 
 
 def test_release_writes_its_events_in_one_statement(user, django_assert_max_num_queries):
@@ -287,6 +300,14 @@ def test_release_queues_fulfillment_after_commit(user, django_capture_on_commit_
         services.order_release_due(now=order.release_at + timedelta(seconds=1))
 
     assert len(callbacks) == 1
+
+
+def test_order_statuses_never_lead_back_into_the_queue():
+    # order_cancel_request answers "too late" from a plain read on this: an order seen past the
+    # queue can never be cancelled again.
+    for source, targets in Order.TRANSITIONS.items():
+        if source not in Order.CANCELLABLE:
+            assert not set(targets) & set(Order.CANCELLABLE), source
 
 
 # --- fulfillment ------------------------------------------------------------------------------
@@ -541,7 +562,8 @@ def test_fulfill_batch_decides_an_order_to_void_on_its_own(user, scripted, monke
 
     # then the clean order was decided before the gateway was asked, not while it answered;
     # the other is left processing, its line open and nothing refunded, for the next run
-    assert seen_at_refund and set(seen_at_refund) == {Order.Status.FULFILLED}
+    assert seen_at_refund
+    assert set(seen_at_refund) == {Order.Status.FULFILLED}
     clean.refresh_from_db()
     voiding.refresh_from_db()
     assert clean.status == Order.Status.FULFILLED
