@@ -228,3 +228,140 @@ def _recording(function, calls: list):
         return function(*args, **kwargs)
 
     return wrapper
+
+
+# Rows the typed COPY takes as they are, in every form its columns and checks accept: each must
+# be stored exactly as the Python reader stores it.
+TYPED_OK = (
+    "line_code,part_number,qty,cost,description\n"
+    "ACD,AB-1,3,10.00,Brake pad\n"
+    "ACD,AB-2,0012,2.5,leading zeros\n"
+    "ACD,AB-3,5 ,1.005,space after qty; three decimals round half up\n"
+    "ACD,AB-4,6,1e2,exponent\n"
+    "ACD,AB-5,7,+1.5,plus sign on the cost\n"
+    "ACD,AB-6,8, 3.25 ,spaces around the cost\n"
+    "ACD,AB-7,9,.5,no integer digits\n"
+    "ACD,AB-8,1,5.,no decimals\n"
+    "ACD,AB-9,2,-0,negative zero\n"
+    "ACD,AB-10,10000000,99999999.99,the limits\n"
+    "ACD,AB-11,0,0.004,rounds to zero\n"
+    "ACD,AB-12,1,1E-3,small exponent\n"
+    '"ACD","AB 13",1,1.00,"quoted, with comma"\n'
+    "ACD,AB-14,1,1.00,\n"
+    "ACDEFGHIJK ,AB-15,1,1.00,line code at its limit and a space\n"
+    f"ACD,{'P' * 50} ,1,1.00,part number at its limit and a space\n"
+    f"ACD,AB-16,1,1.00,{'d' * 255}\n"
+    f"ACD,AB-17,1,1.00,{'e' * 255} \n"
+    "ACD,AB-18,1,1.00,inner  spaces  kept\n"
+    "ACD,A.B/C_D#E,1,2.00,punctuation\n"
+    "ACD,AB-1,9,1.00,repeats line 2\n"
+)
+
+
+def run_three_ways(monkeypatch, text: str | bytes) -> tuple[dict, dict, dict, list[bool]]:
+    """The same feed through the typed COPY, the text COPY checked in SQL and the Python
+    reader; also whether the first run's file went through the typed COPY."""
+    used = []
+    typed = loader._stage_by_typed_copy
+
+    def spy(*args):
+        used.append(typed(*args))
+        return used[-1]
+
+    def clear():
+        Stock.objects.all().delete()
+        Item.objects.all().delete()
+        Warehouse.objects.all().delete()
+
+    monkeypatch.setattr(loader, "_stage_by_typed_copy", spy)
+    (first,) = feed_imports_run([feed("WH1", text)])
+    by_typed = outcome(first)
+    clear()
+    monkeypatch.setattr(loader, "_stage_by_typed_copy", lambda *args: False)
+    (second,) = feed_imports_run([feed("WH1", text)])
+    by_text = outcome(second)
+    clear()
+    monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, one: False)
+    (third,) = feed_imports_run([feed("WH1", text)])
+    return by_typed, by_text, outcome(third), used
+
+
+@pytest.mark.postgres
+def test_the_typed_copy_stores_exactly_what_the_python_reader_stores(monkeypatch):
+    by_typed, by_text, by_python, used = run_three_ways(monkeypatch, TYPED_OK)
+
+    assert used == [True]  # the whole file went through the typed COPY
+    assert by_typed == by_python
+    assert by_text == by_python
+    assert by_typed["rows"] == (21, 1)
+    assert by_typed["rejected"] == [(22, "ACD AB-1 already appears on line 2")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "row",
+    [
+        "ACD,AB-X,+5,1.00,plus sign on the qty",
+        "ACD,AB-X,-0,1.00,negative zero qty",
+        "ACD,AB-X, 5,1.00,space before the qty",
+        "ACD,AB-X,1.0,1.00,not whole",
+        "ACD,AB-X,10000001,1.00,qty too large",
+        "ACD,AB-X,99999999999,1.00,beyond a 32-bit integer",
+        "ACD,AB-X,,1.00,no qty",
+        "acd,AB-X,1,1.00,lower-case line code",
+        "ACD,ab-x,1,1.00,lower-case part number",
+        " ACD,AB-X,1,1.00,space before the line code",
+        "ACD,AB-X ,1,1.00,space after the part number",
+        ",AB-X,1,1.00,no line code",
+        "ACD,,1,1.00,no part number",
+        "ACDEFGHIJKL,AB-X,1,1.00,line code too long",
+        "ACD,AB-X,1,NaN,not a number",
+        "ACD,AB-X,1,Infinity,infinite",
+        "ACD,AB-X,1,-0.001,a little below zero",
+        "ACD,AB-X,1,99999999.994,above the limit before rounding",
+        "ACD,AB-X,1,1e400,huge",
+        "ACD,AB-X,1,$5,dollar sign",
+        "ACD,AB-X,1,1_0,underscore",
+        "ACD,AB-X,1,,no cost",
+        f"ACD,AB-X,1,1.00,{'d' * 256}",
+        "ACD,AB-X,1,1.00, space before the description",
+        "ACD,AB-X,1,1.00,space after the description ",
+        "ACD,AB-X,1,1.00,a\ttab",
+        "ACD,AB-X,1,1.00,one field,too many",
+        "ACD,AB-X,1",
+    ],
+)
+def test_a_row_the_typed_copy_refuses_sends_its_file_to_the_text_path(monkeypatch, row):
+    text = "line_code,part_number,qty,cost,description\nACD,AB-1,3,10.00,Brake pad\n" + row + "\n"
+
+    by_typed, by_text, by_python, used = run_three_ways(monkeypatch, text)
+
+    assert used == [False]  # refused, and nothing of that try stayed
+    assert by_typed == by_python
+    assert by_text == by_python
+
+
+@pytest.mark.postgres
+def test_typed_copies_of_several_files_keep_each_file_its_lines_and_warehouse(monkeypatch):
+    used = []
+    typed = loader._stage_by_typed_copy
+    monkeypatch.setattr(
+        loader, "_stage_by_typed_copy", lambda *a: used.append(typed(*a)) or used[-1]
+    )
+    runs = [
+        feed("WH1", "line_code,part_number,qty,cost\nACD,A,1,1.00\nACD,B,2,2.00\n"),
+        feed("WH2", "qty,cost,part_number,line_code\n3,3.00,A,ACD\n4,4.00,C,ACD\n5,5.00,A,ACD\n"),
+    ]
+
+    first, second = feed_imports_run(runs)
+
+    assert used == [True, True]
+    assert first.rejected_rows == []
+    assert second.rejected_rows == [[4, "ACD A already appears on line 2"]]
+    assert sorted(Stock.objects.values_list("warehouse__code", "item__part_number", "qty")) == [
+        ("WH1", "A", 1),
+        ("WH1", "B", 2),
+        ("WH2", "A", 3),
+        ("WH2", "C", 4),
+    ]
+    assert (item("A").stock_qty, str(item("A").price)) == (4, "1.20")
