@@ -365,3 +365,23 @@ def test_typed_copies_of_several_files_keep_each_file_its_lines_and_warehouse(mo
         ("WH2", "C", 4),
     ]
     assert (item("A").stock_qty, str(item("A").price)) == (4, "1.20")
+
+
+@pytest.mark.parametrize("first_load", [False, True], ids=["changes", "first-load"])
+def test_a_new_item_described_differently_takes_the_last_files_description(monkeypatch, first_load):
+    if first_load:
+        if connection.vendor != "postgresql":
+            pytest.skip("the first-load path is PostgreSQL's")
+        monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)
+    header = "line_code,part_number,qty,cost,description\n"
+    runs = [
+        feed("WH1", header + "ACD,A,1,1.00,Zeta pad\nACD,B,1,1.00,Same\n"),
+        feed("WH2", header + "ACD,A,1,1.00,Alpha pad\nACD,B,1,1.00,Same\n"),
+        feed("WH3", header + "ACD,A,1,1.00,\nACD,B,1,1.00,\nACD,C,1,1.00,\n"),
+    ]
+
+    feed_imports_run(runs)
+
+    # the greatest is "Zeta pad", the least "Alpha pad": the last file with one gave "Alpha pad"
+    assert item("A").description == "Alpha pad"
+    assert (item("B").description, item("C").description) == ("Same", "")
