@@ -20,7 +20,9 @@ built again after it, as PostgreSQL's "Populating a Database" advises.
 """
 
 import csv
+import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ from inventory.feeds import (
 )
 from inventory.models import FeedImport, Item, Stock, Warehouse
 
+logger = logging.getLogger(__name__)
+
 ITEM = Item._meta.db_table
 STOCK = Stock._meta.db_table
 WAREHOUSE = Warehouse._meta.db_table
@@ -68,6 +72,15 @@ LINE_SEQUENCE_CACHE = 10_000
 # (1000 and 0.1, set for short queries) the planner keeps them on one core, though starting two
 # workers costs milliseconds and their join's output is a few changed rows.
 WHOLE_RUN_PARALLEL = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0.001"}
+# A run with this many bytes of files for the typed COPY spreads them over STAGING_CONNECTIONS
+# connections of their own: PostgreSQL parses and checks one COPY on one core, and below this a
+# run's COPYs take under half a second, against about ten milliseconds to open a connection.
+PARALLEL_STAGING_MIN_BYTES = 16 << 20
+# The cores of the machines this runs on (two); each connection is one PostgreSQL backend.
+STAGING_CONNECTIONS = 2
+# Tables those connections COPY into: committed by them, so named with the run's own backend's
+# process id, which tells an abandoned one (its run was killed) from one in use.
+STAGE_TABLE_PREFIX = "fi_stage_"
 
 # Bytes a "clean" file holds: printable ASCII and line breaks. Rows of such a file need no
 # per-character check in SQL before the values are trusted.
@@ -97,6 +110,9 @@ class Feed:
     typed: bool = False  # staged by the typed COPY: every row already checked by its table
     clean: bool = False  # only printable ASCII and line breaks
     typed_table: str = ""  # the run's typed staging table, where there is one
+    defer_typed: bool = False  # leave the typed COPY to the run's staging connections
+    deferred: tuple | None = None  # (columns, head, start) for those connections
+    warehouse_created: bool = False  # the run created the warehouse (undone if rejected late)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
 
@@ -249,18 +265,25 @@ def _create_staging(cursor) -> str:
     return typed
 
 
+def _typed_tables(feeds: list["Feed"]) -> dict[str, list[int]]:
+    """The typed tables `feeds` were staged into, with the file numbers each one holds."""
+    tables: dict[str, list[int]] = {}
+    for feed in feeds:
+        if feed.typed:
+            tables.setdefault(feed.typed_table, []).append(feed.file_no)
+    return tables
+
+
 def _staged_keys(feeds: list["Feed"]) -> tuple[str, list]:
     """SQL for (file_no, line, line_code, part_number) of the checked rows of `feeds`, from
     the typed table and fi_valid (only the tables some of them were staged into)."""
-    typed = [f.file_no for f in feeds if f.typed]
     other = [f.file_no for f in feeds if not f.typed]
     parts, params = [], []
-    if typed:
+    for table, numbers in _typed_tables(feeds).items():
         parts.append(
-            f"SELECT file_no, line, line_code, part_number FROM {feeds[0].typed_table} "
-            "WHERE file_no = ANY(%s)"
+            f"SELECT file_no, line, line_code, part_number FROM {table} WHERE file_no = ANY(%s)"
         )
-        params.append(typed)
+        params.append(numbers)
     if other:
         parts.append(
             "SELECT file_no, line, line_code, part_number FROM fi_valid WHERE file_no = ANY(%s)"
@@ -273,8 +296,7 @@ def _create_all_view(cursor, feeds: list["Feed"]) -> list[str]:
     """fi_all: every checked row of the run with its warehouse, in fi_valid's types. Returns
     the tables behind it (to ANALYZE)."""
     parts, tables = [], []
-    typed = feeds[0].typed_table if any(f.typed for f in feeds) else ""
-    if typed:
+    for typed in _typed_tables(feeds):
         parts.append(
             f"""
             SELECT file_no, line, warehouse_id, line_code, part_number,
@@ -284,7 +306,7 @@ def _create_all_view(cursor, feeds: list["Feed"]) -> list[str]:
             """
         )
         tables.append(typed)
-    if not typed or not all(f.typed for f in feeds):
+    if not tables or not all(f.typed for f in feeds):
         parts.append(
             """
             SELECT v.file_no, v.line, f.warehouse_id, v.line_code, v.part_number,
@@ -359,7 +381,7 @@ def _stage_rows(cursor, file_no: int, rows: list[tuple[int, FeedRow]]) -> None:
 # --- Staging one file -------------------------------------------------------------------------
 
 
-def _warehouse_for_code(code: str) -> Warehouse:
+def _warehouse_for_code(code: str) -> tuple[Warehouse, bool]:
     from inventory.services import WAREHOUSE_CODE
 
     if not WAREHOUSE_CODE.match(code or ""):
@@ -367,8 +389,7 @@ def _warehouse_for_code(code: str) -> Warehouse:
             f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
             "at most 40 characters (name the file after the warehouse, e.g. WH001.csv)."
         )
-    warehouse, _ = Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
-    return warehouse
+    return Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
 
 
 def _stage_by_copy(cursor, feed: Feed) -> bool:
@@ -434,6 +455,9 @@ def _stage_by_typed_copy(cursor, feed: Feed, columns: list[str], head: bytes, st
     table = feed.typed_table
     if not table or head.translate(None, _TEXT_BYTES):
         return False  # other characters: the text path's checks know what to do with them
+    if feed.defer_typed:
+        feed.deferred = (columns, head, start)
+        return True  # staged by the run's staging connections (or, failing that, later here)
     cursor.execute(
         f"ALTER TABLE {table} ALTER COLUMN file_no SET DEFAULT {int(feed.file_no)}, "
         f"ALTER COLUMN warehouse_id SET DEFAULT {int(feed.warehouse.pk)}"
@@ -482,12 +506,126 @@ def stage(cursor, feed: Feed) -> None:
     """Stage one file in its own savepoint; a file that is not a feed leaves nothing."""
     try:
         with transaction.atomic():
-            feed.warehouse = _warehouse_for_code(feed.feed_import.warehouse_code)
+            feed.warehouse, feed.warehouse_created = _warehouse_for_code(
+                feed.feed_import.warehouse_code
+            )
             if not _stage_by_copy(cursor, feed):
                 _stage_by_reader(cursor, feed)
     except FeedRejectedError as exc:
         feed.error = exc.message
         feed.warehouse = None
+
+
+def _parallel_staging_wanted(cursor, feeds: list[Feed], typed: str) -> bool:
+    if not typed or len(feeds) < 2:
+        return False
+    cursor.execute("SELECT relpersistence FROM pg_class WHERE oid = %s::regclass", [typed])
+    if cursor.fetchone()[0] != "u":
+        return False  # a temporary table: this user may not create the tables to share
+    size = 0
+    for feed in feeds:
+        try:
+            size += feed.feed_import.bytes_total or 0
+        except (AttributeError, TypeError):
+            return False
+    return size >= PARALLEL_STAGING_MIN_BYTES
+
+
+def _drop_abandoned_stages(cursor) -> None:
+    """Drop the staging tables of runs whose process is gone (killed half-way: their tables
+    were committed by their staging connections, and nobody dropped them)."""
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND starts_with(relname, %s) "
+        "AND relnamespace = current_schema()::regnamespace",
+        [STAGE_TABLE_PREFIX],
+    )
+    names = [name for (name,) in cursor.fetchall()]
+    if not names:
+        return
+    cursor.execute("SELECT pid FROM pg_stat_activity")
+    alive = {str(pid) for (pid,) in cursor.fetchall()}
+    for name in names:
+        if name[len(STAGE_TABLE_PREFIX) :].split("_", 1)[0] not in alive:
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
+    """The typed COPY of `feeds` over STAGING_CONNECTIONS connections of their own, each into a
+    table it creates and commits; the files they refuse take the text path here, in the run's
+    transaction. Returns the tables, which the caller drops."""
+    _drop_abandoned_stages(cursor)
+    cursor.execute("SELECT pg_backend_pid()")
+    pid = cursor.fetchone()[0]
+    groups: list[list[Feed]] = [[] for _ in range(STAGING_CONNECTIONS)]
+    sizes = [0] * STAGING_CONNECTIONS
+    for feed in sorted(feeds, key=lambda f: f.feed_import.bytes_total or 0, reverse=True):
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(feed)
+        sizes[lightest] += feed.feed_import.bytes_total or 0
+    groups = [g for g in groups if g]
+    names = [f"{STAGE_TABLE_PREFIX}{pid}_{secrets.token_hex(6)}" for _ in groups]
+    failures: list[BaseException] = []
+
+    def work(name: str, group: list[Feed]) -> None:
+        try:
+            _copy_in_own_transaction(name, group)
+        except BaseException as exc:  # re-raised below, in the run's thread
+            failures.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [
+        threading.Thread(target=work, args=(name, group), name=f"feed-staging-{n}")
+        for n, (name, group) in enumerate(zip(names, groups, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    for feed in feeds:
+        feed.defer_typed = False
+        if not feed.typed:
+            feed.typed_table = ""
+            _stage_later(cursor, feed)
+    return names
+
+
+def _copy_in_own_transaction(name: str, group: list[Feed]) -> None:
+    # `connection` is this thread's own: a second PostgreSQL backend, its own transaction.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNLOGGED TABLE {name} ({_TYPED_COLUMNS})")
+        cursor.execute(f"ALTER SEQUENCE {name}_line_seq CACHE {LINE_SEQUENCE_CACHE}")
+        for feed in group:
+            columns, head, start = feed.deferred
+            feed.typed_table, feed.defer_typed = name, False
+            _stage_by_typed_copy(cursor, feed, columns, head, start)
+
+
+def _stage_later(cursor, feed: Feed) -> None:
+    """A file the staging connections refused: the text path (or the Python reader), in its
+    own savepoint. Rejected whole now, it takes back the warehouse it created."""
+    try:
+        with transaction.atomic():
+            if not _stage_by_copy(cursor, feed):
+                _stage_by_reader(cursor, feed)
+    except FeedRejectedError as exc:
+        feed.error = exc.message
+        if feed.warehouse_created:
+            feed.warehouse.delete()
+        feed.warehouse = None
+
+
+def _drop_stage_tables(names: list[str]) -> None:
+    """After a run that failed: its staging connections committed these, its rollback kept them."""
+    try:
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    except Exception:
+        # An outer transaction that is broken cannot run it; the next run drops them.
+        logger.warning("Could not drop the staging tables %s", names, exc_info=True)
 
 
 # --- Checking the COPYed rows -----------------------------------------------------------------
@@ -593,8 +731,12 @@ def _reject_repeated(cursor, feeds: list[Feed]) -> None:
     found = cursor.fetchall()
     for file_no, line, line_code, part_number, first_line in found:
         by_no[file_no].rejected.append((line, duplicate_reason(line_code, part_number, first_line)))
-    for table, typed in ((feeds[0].typed_table, True), ("fi_valid", False)):
-        lines = [(file_no, line) for file_no, line, *_ in found if by_no[file_no].typed is typed]
+    for table in [*_typed_tables(feeds), "fi_valid"]:
+        lines = [
+            (file_no, line)
+            for file_no, line, *_ in found
+            if (by_no[file_no].typed_table if by_no[file_no].typed else "fi_valid") == table
+        ]
         if lines:
             cursor.execute(
                 f"DELETE FROM {table} WHERE (file_no, line) IN "
@@ -1046,6 +1188,16 @@ def run(feeds: list[Feed]) -> None:
     Raises what the apply raised (nothing of the run is then applied); the caller records it.
     """
     now = timezone.now()
+    stage_tables: list[str] = []
+    try:
+        _run(feeds, now, stage_tables)
+    except BaseException:
+        if stage_tables:
+            _drop_stage_tables(stage_tables)
+        raise
+
+
+def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if is_postgres():
             # Whole-run sorts and hashes fit in memory instead of spilling to disk.
@@ -1057,10 +1209,16 @@ def run(feeds: list[Feed]) -> None:
             # Every statement here is one long pass; compiling each one costs more than it saves.
             cursor.execute("SET LOCAL jit = off")
         typed = _create_staging(cursor)
+        parallel = _parallel_staging_wanted(cursor, feeds, typed)
         for number, feed in enumerate(feeds, start=1):
             feed.file_no = number
             feed.typed_table = typed
+            feed.defer_typed = parallel
             stage(cursor, feed)
+        if parallel:
+            stage_tables.extend(
+                _copy_deferred(cursor, [f for f in feeds if f.deferred and not f.error])
+            )
         check_copied(cursor, feeds)
         good = [f for f in feeds if not f.error]
         for feed in good:
@@ -1071,4 +1229,6 @@ def run(feeds: list[Feed]) -> None:
             for feed in good:
                 feed.counts["apply_seconds"] = time.monotonic() - started
         cursor.execute("DROP VIEW IF EXISTS fi_all")
-        drop_temp(cursor, "fi_raw", "fi_valid", "fi_files", *([typed] if typed else []))
+        drop_temp(
+            cursor, "fi_raw", "fi_valid", "fi_files", *([typed] if typed else []), *stage_tables
+        )
