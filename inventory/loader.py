@@ -569,6 +569,11 @@ def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
     def work(name: str, group: list[Feed]) -> None:
         try:
             _copy_in_own_transaction(name, group)
+            with connection.cursor() as own:
+                # Rows another transaction committed cost their first reader a commit-status
+                # lookup and a page write each (hint bits): here, both connections at once, not
+                # in the run's first statement over them.
+                own.execute(f"VACUUM {name}")
         except BaseException as exc:  # re-raised below, in the run's thread
             failures.append(exc)
         finally:
