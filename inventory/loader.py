@@ -549,10 +549,11 @@ def _drop_abandoned_stages(cursor) -> None:
             cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
+def _copy_deferred(cursor, feeds: list[Feed], typed: str) -> list[str]:
     """The typed COPY of `feeds` over STAGING_CONNECTIONS connections of their own, each into a
     table it creates and commits; the files they refuse take the text path here, in the run's
-    transaction. Returns the tables, which the caller drops."""
+    transaction, and those of a connection that failed (none to be had, say) the run's own typed
+    table (`typed`). Returns the tables, which the caller drops."""
     _drop_abandoned_stages(cursor)
     cursor.execute("SELECT pg_backend_pid()")
     pid = cursor.fetchone()[0]
@@ -561,10 +562,9 @@ def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
     for feed in sorted(feeds, key=lambda f: f.feed_import.bytes_total or 0, reverse=True):
         lightest = sizes.index(min(sizes))
         groups[lightest].append(feed)
-        sizes[lightest] += feed.feed_import.bytes_total or 0
+        sizes[lightest] += max(feed.feed_import.bytes_total or 0, 1)  # unknown sizes: by count
     groups = [g for g in groups if g]
     names = [f"{STAGE_TABLE_PREFIX}{pid}_{secrets.token_hex(6)}" for _ in groups]
-    failures: list[BaseException] = []
 
     def work(name: str, group: list[Feed]) -> None:
         try:
@@ -574,8 +574,15 @@ def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
                 # lookup and a page write each (hint bits): here, both connections at once, not
                 # in the run's first statement over them.
                 own.execute(f"VACUUM {name}")
-        except BaseException as exc:  # re-raised below, in the run's thread
-            failures.append(exc)
+        except Exception:
+            # Nothing of this connection's transaction stayed: its files are staged again below.
+            logger.warning("A staging connection failed; its files are staged by the run's own")
+            for feed in group:
+                feed.typed = feed.copied = feed.clean = False
+                feed.report.rows_read = 0
+                feed.typed_table = typed
+                feed.fileobj.seek(feed.deferred[2])
+                feed.rewind_bytes()
         finally:
             connection.close()  # this thread's own connection
 
@@ -587,12 +594,11 @@ def _copy_deferred(cursor, feeds: list[Feed]) -> list[str]:
         thread.start()
     for thread in threads:
         thread.join()
-    if failures:
-        raise failures[0]
     for feed in feeds:
         feed.defer_typed = False
         if not feed.typed:
-            feed.typed_table = ""
+            if feed.typed_table != typed:
+                feed.typed_table = ""  # refused by the typed COPY: it would refuse it again
             _stage_later(cursor, feed)
     return names
 
@@ -609,8 +615,9 @@ def _copy_in_own_transaction(name: str, group: list[Feed]) -> None:
 
 
 def _stage_later(cursor, feed: Feed) -> None:
-    """A file the staging connections refused: the text path (or the Python reader), in its
-    own savepoint. Rejected whole now, it takes back the warehouse it created."""
+    """A file the staging connections did not stage: the typed COPY of the run's own table if
+    their connection failed, else the text path (or the Python reader), in its own savepoint.
+    Rejected whole now, it takes back the warehouse it created."""
     try:
         with transaction.atomic():
             if not _stage_by_copy(cursor, feed):
@@ -1222,7 +1229,7 @@ def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
             stage(cursor, feed)
         if parallel:
             stage_tables.extend(
-                _copy_deferred(cursor, [f for f in feeds if f.deferred and not f.error])
+                _copy_deferred(cursor, [f for f in feeds if f.deferred and not f.error], typed)
             )
         check_copied(cursor, feeds)
         good = [f for f in feeds if not f.error]

@@ -442,7 +442,7 @@ def test_a_run_staged_over_several_connections_gives_what_one_connection_gives(m
     monkeypatch.setattr(
         loader,
         "_copy_deferred",
-        lambda c, feeds: spread.append(len(feeds)) or copy_deferred(c, feeds),
+        lambda c, feeds, typed: spread.append(len(feeds)) or copy_deferred(c, feeds, typed),
     )
 
     parallel = run_outcome(feed_imports_run([feed(code, data) for code, data in MIXED_RUN]))
@@ -495,4 +495,32 @@ def test_staging_tables_of_a_run_whose_process_died_are_dropped_by_the_next(monk
         ]
     )
 
+    assert stage_tables() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_staging_connection_that_fails_leaves_its_files_to_the_run(monkeypatch):
+    serial = run_outcome(feed_imports_run([feed(code, data) for code, data in MIXED_RUN]))
+    Stock.objects.all().delete()
+    Item.objects.all().delete()
+    Warehouse.objects.all().delete()
+    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+    copy = loader._copy_in_own_transaction
+    calls = []
+
+    def one_fails(name, group):
+        calls.append(name)
+        if len(calls) == 1:
+            with loader.transaction.atomic():
+                copy(name, group[:1])  # some of it done, then the connection is lost
+                raise loader.DatabaseError("too many connections")
+        copy(name, group)
+
+    monkeypatch.setattr(loader, "_copy_in_own_transaction", one_fails)
+
+    parallel = run_outcome(feed_imports_run([feed(code, data) for code, data in MIXED_RUN]))
+
+    assert len(calls) == 2
+    assert parallel == serial
     assert stage_tables() == []
