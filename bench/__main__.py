@@ -1,7 +1,8 @@
 """`python -m bench [--items N --warehouses N ...]`: every inventory measurement, one run.
 
 Order matters: the COPY floor and the first load run on an empty database, the re-imports on
-what the first load wrote, the catalog and the feed on the loaded master inventory.
+what the first load wrote, the catalog and the feed on the loaded master inventory, and the
+import-export run that creates (and deletes) items last.
 """
 
 import argparse
@@ -20,7 +21,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warehouses", type=int, default=FULL_WAREHOUSES)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--database-url", default=environment.DEFAULT_DATABASE_URL)
-    parser.add_argument("--ie-rows", type=int, default=100_000, help="rows for (e)")
+    parser.add_argument("--ie-rows", type=int, default=100_000, help="rows for (e), stock only")
+    parser.add_argument(
+        "--ie-one-item-in",
+        type=int,
+        default=28,
+        help="(e), the first load's work: every row of one item in this many (28: 104,000 rows)",
+    )
     parser.add_argument("--changed", type=float, default=0.05, help="share changed in (d)")
     parser.add_argument("--calls", type=int, default=200, help="calls per catalog query")
     parser.add_argument("--depth", type=int, default=500_000, help="browse depth in rows")
@@ -130,6 +137,20 @@ def main() -> None:
         seed=args.seed,
     )
     measure("export", "Affiliate feed export, in a fresh process", export.measure_export, affiliate)
+
+    # Last: it creates and deletes tens of thousands of items, which the catalog must not see.
+    sample_files, sample_rows, sample_items = feeds.sample_feeds(
+        paths, one_item_in=args.ie_one_item_in
+    )
+    measure(
+        "ie_first_load",
+        f"(e) django-import-export, the first load's work: {sample_rows:,} rows of "
+        f"{sample_items:,} items in {len(sample_files)} files",
+        import_export_stock.measure_import_export_first_load,
+        import_export_stock.with_new_line_codes(sample_files),
+        rows=sample_rows,
+    )
+    results["ie_first_load"]["items"] = sample_items
 
     results["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     path = report.save(results)

@@ -162,6 +162,15 @@ def _feed(feed_import: FeedImport, fileobj, on_progress) -> loader.Feed:
     )
 
 
+# What a run writes into each of its FeedImports when it ends.
+_REPORT_FIELDS = [
+    "status", "error", "warehouse", "finished_at", "bytes_read", "rows_read", "rows_rejected",
+    "rejected_rows", "stock_rows_written", "items_created", "items_changed",
+]  # fmt: skip
+# FeedImports updated per statement: each brings its rejected rows (up to a thousand) along.
+REPORT_BATCH = 50
+
+
 def _run(feeds: list[loader.Feed]) -> None:
     started = time.monotonic()
     failure = ""
@@ -195,8 +204,12 @@ def _run(feeds: list[loader.Feed]) -> None:
         feed_import.stock_rows_written = counts.get("stock_rows_written", 0)
         feed_import.items_created = counts.get("items_created", 0)
         feed_import.items_changed = counts.get("items_changed", 0)
-        feed_import.save()
         changed = changed or bool(feed_import.items_changed or feed_import.items_created)
+    # One statement for the run's reports, not one per file (a quarter of a millisecond each, but
+    # a first load has hundreds).
+    FeedImport.objects.bulk_update(
+        [feed.feed_import for feed in feeds], _REPORT_FIELDS, batch_size=REPORT_BATCH
+    )
     if changed:
         _special_orders_recheck()
     logger.debug(
