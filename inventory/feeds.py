@@ -22,7 +22,10 @@ PART_NUMBER_MAX = Item._meta.get_field("part_number").max_length
 DESCRIPTION_MAX = Item._meta.get_field("description").max_length
 # Far above any real warehouse count, far below the 32-bit column limit.
 QTY_MAX = 10_000_000
-COST_MAX = Decimal("99999999.99")
+# Ten million dollars: above any part's cost, and low enough that its price at any markup
+# settings allow (under 10, sophio_fbs/settings.py) fits Item.price's 8 integer digits. (At
+# 99,999,999.99 a stocked row's price overflowed the column and failed the whole import run.)
+COST_MAX = Decimal("9999999.99")
 CENT = Decimal("0.01")
 # How many bytes are looked at to tell a text file from a binary one.
 SNIFF_BYTES = 8192

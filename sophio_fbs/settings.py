@@ -339,6 +339,10 @@ FBS_PROCESSING_TIMEOUT_SECONDS = env.int("FBS_PROCESSING_TIMEOUT_SECONDS", defau
 FBS_FULFILLMENT_BATCH_SIZE = env.int("FBS_FULFILLMENT_BATCH_SIZE", default=50)
 # What affiliates pay over the lowest warehouse cost: 1.20 is cost plus 20%.
 FBS_PRICE_MARKUP = Decimal(env("FBS_PRICE_MARKUP", default="1.20"))
+# A price is cost x markup in 8 integer digits, and feed costs go up to 9,999,999.99
+# (inventory.feeds.COST_MAX): a markup of 10 or more could not be stored.
+if not Decimal(1) <= FBS_PRICE_MARKUP < Decimal(10):
+    raise ImproperlyConfigured("FBS_PRICE_MARKUP must be at least 1 and below 10 (1.20 = +20%).")
 FBS_PAYMENT_GATEWAY = env("FBS_PAYMENT_GATEWAY", default="payments.gateways.sandbox.SandboxGateway")
 
 LOGGING = {

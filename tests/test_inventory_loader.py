@@ -87,9 +87,9 @@ TRICKY = (
     "ACD,AB-4,6,1.005,three decimals\n"
     "ACD,AB-5,+5,1.00,plus sign\n"
     "ACD,AB-6,10000000,1.00,the qty limit\n"
-    "ACD,AB-6B,0,99999999.99,the cost limit and no stock (its price would not fit)\n"
+    "ACD,AB-6B,3,9999999.99,the cost limit\n"
     "ACD,AB-7,10000001,1.00,qty too large\n"
-    "ACD,AB-8,1,100000000,cost too large\n"
+    "ACD,AB-8,1,10000000,cost too large\n"
     "ACD,ÄB-9,2,1.00,Bremsbeläge\n"
     "ACD,straße,2,1.00,sharp s\n"
     "ACD,AB-10,2,1.00,\tTabbed\t\n"
@@ -247,7 +247,7 @@ TYPED_OK = (
     "ACD,AB-8,1,5.,no decimals\n"
     "ACD,AB-9,2,-0,negative zero\n"
     "ACD,AB-10,10000000,1.00,the qty limit\n"
-    "ACD,AB-10B,0,99999999.99,the cost limit and no stock (its price would not fit)\n"
+    "ACD,AB-10B,3,9999999.99,the cost limit\n"
     "ACD,AB-11,0,0.004,rounds to zero\n"
     "ACD,AB-12,1,1E-3,small exponent\n"
     '"ACD","AB 13",1,1.00,"quoted, with comma"\n'
@@ -323,7 +323,7 @@ def test_the_typed_copy_stores_exactly_what_the_python_reader_stores(monkeypatch
         "ACD,AB-X,1,NaN,not a number",
         "ACD,AB-X,1,Infinity,infinite",
         "ACD,AB-X,1,-0.001,a little below zero",
-        "ACD,AB-X,1,99999999.994,above the limit before rounding",
+        "ACD,AB-X,1,9999999.994,above the limit before rounding",
         "ACD,AB-X,1,1e400,huge",
         "ACD,AB-X,1,$5,dollar sign",
         "ACD,AB-X,1,1_0,underscore",

@@ -82,6 +82,15 @@ def test_settings_production_refuses_to_start_without_secret_key(tmp_path):
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_settings_refuse_a_markup_whose_prices_would_not_fit(tmp_path):
+    assert _run({"FBS_PRICE_MARKUP": "1.20"}, tmp_path=tmp_path).returncode == 0
+
+    result = _run({"FBS_PRICE_MARKUP": "10"}, tmp_path=tmp_path)
+
+    assert result.returncode != 0
+    assert "FBS_PRICE_MARKUP must be at least 1 and below 10" in result.stderr
+
+
 def test_settings_check_deploy_is_clean_under_production_settings(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | {
         "DEBUG": "0",
