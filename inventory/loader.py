@@ -795,10 +795,11 @@ def recompute_items(cursor, now, *, record: bool = False) -> int:
     if is_postgres():
         cursor.execute("ANALYZE fi_changed")
         # Lock the items in primary-key order, the order orders lock them in, so an import and
-        # an order placement never deadlock.
+        # an order placement never deadlock; FOR NO KEY UPDATE, as orders take them (an item's
+        # key never changes), so that rows referring to an item can still be inserted.
         cursor.execute(
             f"SELECT id FROM {ITEM} WHERE id IN (SELECT item_id FROM fi_changed) "
-            "ORDER BY id FOR UPDATE"
+            "ORDER BY id FOR NO KEY UPDATE"
         )
     markup = Decimal(settings.FBS_PRICE_MARKUP)
     update = f"""
@@ -842,7 +843,8 @@ def apply(cursor, feeds: list[Feed], now) -> None:
     take_apply_lock(cursor)
     ids = sorted(f.warehouse.pk for f in feeds)
     locked = {
-        w.pk: w for w in Warehouse.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        w.pk: w
+        for w in Warehouse.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
     }
     for feed in feeds:
         feed.counts_stock = locked[feed.warehouse.pk].is_active
@@ -1166,7 +1168,7 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             SELECT id FROM {ITEM}
              WHERE id IN (SELECT item_id FROM fi_changed
                           UNION SELECT item_id FROM fi_rows WHERE description_changed)
-             ORDER BY id FOR UPDATE
+             ORDER BY id FOR NO KEY UPDATE
             """
         )
     # A new description replaces the old one; an empty one never blanks it. When several of

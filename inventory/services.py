@@ -222,7 +222,7 @@ def _run(feeds: list[loader.Feed]) -> None:
 
 def _feed_import_unchanged(feed_import: FeedImport, same: FeedImport) -> FeedImport:
     with transaction.atomic():
-        warehouse = Warehouse.objects.select_for_update().get(pk=same.warehouse_id)
+        warehouse = Warehouse.objects.select_for_update(no_key=True).get(pk=same.warehouse_id)
         warehouse.last_feed_at = timezone.now()
         warehouse.save(update_fields=["last_feed_at"])
         feed_import.warehouse = warehouse
@@ -263,7 +263,7 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         loader.take_apply_lock(cursor)
-        warehouses = Warehouse.objects.select_for_update().order_by("pk")
+        warehouses = Warehouse.objects.select_for_update(no_key=True).order_by("pk")
         if warehouse_ids is not None:
             warehouses = warehouses.filter(pk__in=warehouse_ids)
         flipped = []
@@ -298,7 +298,7 @@ def warehouse_update(*, warehouse: Warehouse, **fields) -> Warehouse:
     if unknown:
         raise ValueError(f"warehouse_update cannot change {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        locked = Warehouse.objects.select_for_update().get(pk=warehouse.pk)
+        locked = Warehouse.objects.select_for_update(no_key=True).get(pk=warehouse.pk)
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(fields))
@@ -309,7 +309,7 @@ def warehouse_update(*, warehouse: Warehouse, **fields) -> Warehouse:
 
 def warehouse_set_active(*, warehouse: Warehouse, is_active: bool) -> Warehouse:
     with transaction.atomic():
-        warehouse = Warehouse.objects.select_for_update().get(pk=warehouse.pk)
+        warehouse = Warehouse.objects.select_for_update(no_key=True).get(pk=warehouse.pk)
         warehouse.is_active = is_active
         warehouse.save(update_fields=["is_active"])
     warehouse_stock_sweep(warehouse_ids=[warehouse.pk])
