@@ -68,8 +68,8 @@ def _on_commit_enqueue(task, *args) -> None:
 # services changes a key, and the weaker lock still excludes every other writer of the row but
 # lets other transactions insert rows that refer to it (an order line to its item, a ledger row
 # to its affiliate, an event to its order), whose foreign-key checks take FOR KEY SHARE. With
-# FOR UPDATE, a void refunding under an item lock waited for a placement holding the affiliate,
-# which waited for that item.
+# FOR UPDATE, a void refunding under an item lock could wait for a placement holding the
+# affiliate, which could be waiting for that item: a deadlock.
 
 
 def _lock_items(item_ids) -> dict[int, Item]:
