@@ -88,17 +88,23 @@ def test_cancel_and_release_race_exactly_one_wins_every_time():
     print(f"race: {cancelled} cancels won, {released} releases won")  # noqa: T201
 
 
-def test_an_order_lock_leaves_its_affiliate_free():
-    # given an order of an affiliate locked by a service (as a cancel or a settle locks it)
+def _one_paid_order():
+    """An affiliate with a card, and one order of it, paid and queued."""
     import_feed("WH1", [("ACD", "P1", 10, "5.00")])
     user = UserFactory()
     CardFactory(affiliate=user.affiliate)
     order = services.order_place(
-        affiliate=user.affiliate, user=user, marketplace="ebay", marketplace_order_id="L-1",
+        affiliate=user.affiliate, user=user, marketplace="ebay", marketplace_order_id="O-1",
         ship_to={"name": "A", "address1": "1 St", "city": "Austin", "state": "TX",
                  "postal_code": "73301"},
         lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
     )  # fmt: skip
+    return user, order
+
+
+def test_an_order_lock_leaves_its_affiliate_free():
+    # given an order of an affiliate locked by a service (as a cancel or a settle locks it)
+    user, order = _one_paid_order()
     outcome = {}
 
     def lock_the_affiliate():
@@ -125,15 +131,7 @@ def test_an_order_lock_leaves_its_affiliate_free():
 
 def test_cancel_request_of_a_released_order_answers_while_a_fulfillment_run_holds_it():
     # given a released order whose row a fulfillment run holds while it decides the lines
-    import_feed("WH1", [("ACD", "P1", 10, "5.00")])
-    user = UserFactory()
-    CardFactory(affiliate=user.affiliate)
-    order = services.order_place(
-        affiliate=user.affiliate, user=user, marketplace="ebay", marketplace_order_id="H-1",
-        ship_to={"name": "A", "address1": "1 St", "city": "Austin", "state": "TX",
-                 "postal_code": "73301"},
-        lines=[{"line_code": "ACD", "part_number": "P1", "qty": 1}],
-    )  # fmt: skip
+    user, order = _one_paid_order()
     services.order_release_due(now=order.release_at + timedelta(seconds=1))
     held, done = threading.Event(), threading.Event()
     answer = {}
