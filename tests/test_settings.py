@@ -128,3 +128,22 @@ def test_settings_collectstatic_works_under_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "static" / "staticfiles.json").exists()
+
+
+def test_orders_check_refuses_an_sqlite_without_update_from(monkeypatch):
+    import sqlite3
+
+    from orders.checks import sqlite_has_update_from
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with_old = sqlite_has_update_from()
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 40, 1))
+    with_new = sqlite_has_update_from()
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        assert [error.id for error in with_old] == ["orders.E001"]
+    else:
+        assert with_old == []  # only SQLite is concerned
+    assert with_new == []
