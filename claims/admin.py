@@ -324,9 +324,9 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
     def due(self, obj):
         when = timezone.localtime(obj.due_at).strftime("%b %-d, %Y")
         if obj.is_overdue():
-            return format_html('<strong style="color: var(--error-fg)">{} (overdue)</strong>', when)
+            return format_html('<strong class="fbs-overdue">{} (overdue)</strong>', when)
         if not obj.is_undecided:
-            return format_html('<span style="color: var(--body-quiet-color)">{}</span>', when)
+            return format_html('<span class="fbs-quiet">{}</span>', when)
         return when
 
     @admin.display(description="order")
@@ -381,7 +381,7 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
         if not obj.reasons:
             return "none: every condition was met"
         return format_html(
-            "<ul style='margin:0;padding-left:1.2em'>{}</ul>",
+            '<ul class="fbs-reasons">{}</ul>',
             format_html_join("", "<li>{}</li>", ((r.get("text", ""),) for r in obj.reasons)),
         )
 

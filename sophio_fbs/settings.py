@@ -353,3 +353,39 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Content-Security-Policy (django-csp 4.x; issue 11, item 10) ----------------------------------
+# One policy, the same in development and production, so that what the tests see is what runs.
+# Scripts and styles come only from our own static files: no inline <script>, no on* handlers, no
+# style="" attributes in our pages (they are classes in static/css). A template that must keep an
+# inline block (the Swagger UI start-up script, rendered per request by drf-spectacular) marks it
+# with request.csp_nonce; the nonce is added to the header only on responses that used it.
+# - img-src data:: Bootstrap, Django admin and Swagger UI draw their small icons (select arrows,
+#   close buttons, check marks) as data: SVGs in their stylesheets.
+# - No 'unsafe-eval': htmx runs with allowEval off (templates/base.html), Swagger UI needs none.
+# - frame-ancestors 'none' repeats X_FRAME_OPTIONS = "DENY" for browsers that prefer CSP.
+# The receipt download sets its own, stricter header (claims/views.py); the middleware keeps it.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+INSTALLED_APPS += ["csp"]  # its system check refuses the old 3.x CSP_* settings
+# Right after SecurityMiddleware: every response, static files from whitenoise included, gets it.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "frame-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# --- end Content-Security-Policy ------------------------------------------------------------------

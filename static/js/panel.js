@@ -5,15 +5,25 @@
  *   - Forms with [data-submit-once]: the submit button is disabled once sent, so a double click
  *     does not send twice; [data-confirm] asks first.
  *   - The New order lines: "Add a line" adds a row to the formset.
- *   - fbsPollAllowed(): the live refresh of Order Management waits while a menu or a dialog is
- *     open, so it never closes what someone is using.
+ *   - [data-poll-when-idle]: the live refresh of Order Management skips its round while the tab is
+ *     hidden or a menu or a dialog is open, so it never closes what someone is using. (Not an
+ *     htmx trigger filter: those are evaluated with eval, which the Content-Security-Policy
+ *     refuses.)
  */
 (function () {
   "use strict";
 
-  window.fbsPollAllowed = function () {
+  function pollAllowed() {
     return !document.hidden && !document.querySelector(".dropdown-menu.show, .modal.show");
-  };
+  }
+
+  // htmx asks before each request; cancelling this one leaves the polling timer running, so the
+  // next round comes as usual.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.hasAttribute("data-poll-when-idle") && !pollAllowed()) {
+      event.preventDefault();
+    }
+  });
 
   // --- Copy buttons ---
   function copied(button) {
