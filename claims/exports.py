@@ -3,7 +3,8 @@ seconds and a few megabytes whatever their number (bench/claims_export.py measur
 django-import-export's export of the same rows).
 
 The columns are the ones of claims.resources.ClaimResource (the admin's CSV/XLSX export), and so
-is the spreadsheet-formula escaping: both use `escape_formula`.
+is the spreadsheet-formula escaping: every cell of both goes through
+sophio_fbs.spreadsheets.spreadsheet_safe.
 """
 
 import csv
@@ -15,10 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from claims.models import Claim
+from sophio_fbs.spreadsheets import spreadsheet_safe_row
 
-# A cell starting with one of these is read as a formula by Excel, LibreOffice or Google Sheets
-# (OWASP "CSV injection"); tab and carriage return can hide such a start.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Rows written per chunk sent: big enough to keep the overhead low, small enough to stream.
 ROWS_PER_CHUNK = 1000
 # Rows fetched per round trip (a server-side cursor on PostgreSQL).
@@ -44,13 +43,6 @@ HEADERS = (
 DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def escape_formula(value: str) -> str:
-    """Neutralise a text cell a spreadsheet would run: a leading apostrophe makes it text."""
-    if value and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _local_minutes(tz):
     """A formatter of aware datetimes as local "YYYY-MM-DD HH:MM" (DATETIME_FORMAT). The zone is
     looked up once: timezone.localtime() looks it up for every value, which was most of the
@@ -62,7 +54,7 @@ def _local_minutes(tz):
     return when
 
 
-def _rows(claims: QuerySet[Claim]) -> Iterator[tuple]:
+def _rows(claims: QuerySet[Claim]) -> Iterator[list]:
     labels = dict(Claim.Status.choices)
     _when = _local_minutes(timezone.get_current_timezone())
     # In filing order: the primary key's order, so PostgreSQL reads the rows without a sort.
@@ -87,22 +79,24 @@ def _rows(claims: QuerySet[Claim]) -> Iterator[tuple]:
     for row in columns.iterator(chunk_size=FETCH_SIZE):
         (pk, affiliate, order_id, line_code, part_number, supplier, purchased_on, amount,
          approved, status, auto, created, due, decided, paid, batch) = row  # fmt: skip
-        yield (
-            pk,
-            escape_formula(affiliate),
-            f"FBS-{order_id:07d}",
-            escape_formula(f"{line_code} {part_number}"),
-            escape_formula(supplier),
-            purchased_on.isoformat(),
-            amount,
-            "" if approved is None else approved,
-            labels.get(status, status),
-            "yes" if auto else "no",
-            _when(created),
-            _when(due),
-            _when(decided),
-            _when(paid),
-            batch or "",
+        yield spreadsheet_safe_row(
+            (
+                pk,
+                affiliate,
+                f"FBS-{order_id:07d}",
+                f"{line_code} {part_number}",
+                supplier,
+                purchased_on.isoformat(),
+                amount,
+                "" if approved is None else approved,
+                labels.get(status, status),
+                "yes" if auto else "no",
+                _when(created),
+                _when(due),
+                _when(decided),
+                _when(paid),
+                batch or "",
+            )
         )
 
 

@@ -1,18 +1,18 @@
 """The claims export in admin (django-import-export: CSV and XLSX), with the columns Finance
 reconciles payouts with. Only export: claims are never imported.
 
-Spreadsheet formulas are escaped here, in every text cell, whatever the settings:
-django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a leading "=" (not
-"+", "-", "@", tab or CR) and turns every cell into text, numbers included.
+Spreadsheet formulas are escaped in every cell by SpreadsheetSafeResource (the rule of
+sophio_fbs.spreadsheets, shared with the streamed export), whatever the settings.
 """
 
 from import_export import fields, resources, widgets
 
-from claims.exports import DATETIME_FORMAT, HEADERS, escape_formula
+from claims.exports import DATETIME_FORMAT, HEADERS
 from claims.models import Claim
+from sophio_fbs.spreadsheets import SpreadsheetSafeResource
 
 
-class ClaimResource(resources.ModelResource):
+class ClaimResource(SpreadsheetSafeResource, resources.ModelResource):
     id = fields.Field(attribute="id", column_name="id", widget=widgets.IntegerWidget())
     affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
     order = fields.Field(attribute="order__number", column_name="order")
@@ -55,7 +55,3 @@ class ClaimResource(resources.ModelResource):
 
     def dehydrate_auto_approved(self, claim: Claim) -> str:
         return "yes" if claim.auto_approved else "no"
-
-    def export_field(self, field, instance, **kwargs):
-        value = super().export_field(field, instance, **kwargs)
-        return escape_formula(value) if isinstance(value, str) else value

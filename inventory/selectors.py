@@ -16,6 +16,7 @@ from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast
 
 from inventory.models import Item, normalise_part_number
+from sophio_fbs.spreadsheets import spreadsheet_safe
 
 CATALOG_PAGE_SIZE = 50
 CATALOG_PAGE_MAX = 200
@@ -155,13 +156,29 @@ def catalog_csv(*, affiliate) -> Iterator[str]:
         .values_list("line_code", "part_number", "description", "available_qty", "price_text")
     )
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF, as RFC 4180 has it: Python's writer quotes a field that holds a character of the line
+    # terminator, so with "\n" alone a bare CR in a description went out unquoted and split the
+    # row in a spreadsheet (the next "row" could start with a formula).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(FEED_HEADER)
     # Inside a transaction PostgreSQL streams the cursor as it goes; outside one it must be a
     # WITH HOLD cursor, materialised whole before the first row (1.4 s for 800,000 rows).
     with transaction.atomic():
-        for count, row in enumerate(rows.iterator(chunk_size=FEED_CHUNK_ROWS), start=1):
-            writer.writerow(row)
+        for count, (line_code, part_number, description, qty, price) in enumerate(
+            rows.iterator(chunk_size=FEED_CHUNK_ROWS), start=1
+        ):
+            # The text cells come from warehouse feeds: a spreadsheet must never run one. Only
+            # those three go through the rule: qty is an int and the price numeric text, and
+            # this loop runs once per visible item (800,000 and more).
+            writer.writerow(
+                (
+                    spreadsheet_safe(line_code),
+                    spreadsheet_safe(part_number),
+                    spreadsheet_safe(description),
+                    qty,
+                    price,
+                )
+            )
             if count % FEED_CHUNK_ROWS == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

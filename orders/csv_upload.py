@@ -14,6 +14,7 @@ from orders import services
 from orders.errors import OrderRefusedError
 from orders.models import Order
 from sophio_fbs.errors import DomainError
+from sophio_fbs.spreadsheets import spreadsheet_safe_row
 
 COLUMNS = (
     "marketplace",
@@ -102,8 +103,9 @@ class UploadResult:
 def template_csv() -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(TEMPLATE_ROWS)
+    # Our own example rows, but through the rule every CSV we hand out follows.
+    writer.writerow(spreadsheet_safe_row(COLUMNS))
+    writer.writerows(spreadsheet_safe_row(row) for row in TEMPLATE_ROWS)
     return out.getvalue()
 
 

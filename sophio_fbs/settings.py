@@ -389,3 +389,11 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # --- end Content-Security-Policy ------------------------------------------------------------------
+
+# --- Exports: spreadsheet safety (issue 11, item 11) ---------------------------------------------
+# Formulas are escaped by our own rule in every export (sophio_fbs/spreadsheets.py), not by
+# import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT, which deletes a leading "=" and misses
+# the other starts. A control character a worksheet cannot hold (openpyxl refuses \x00-\x08,
+# \x0b, \x0c, \x0e-\x1f) becomes U+FFFD in an XLSX export instead of failing the whole export.
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+# --- end Exports ----------------------------------------------------------------------------------
