@@ -388,6 +388,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+# Swagger UI's "valid" badge is an image from validator.swagger.io, shown for any host but
+# localhost: the policy would refuse it, and it would send our schema's URL to a third party.
+SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
+    **SPECTACULAR_SETTINGS.get("SWAGGER_UI_SETTINGS", {"deepLinking": True}),
+    "validatorUrl": None,
+}
 # --- end Content-Security-Policy ------------------------------------------------------------------
 
 # --- Exports: spreadsheet safety (issue 11, item 11) ---------------------------------------------

@@ -494,6 +494,44 @@ def test_browser_swagger_ui_works_under_the_policy(page: Page, live_server, csp)
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
+def test_browser_swagger_ui_on_a_public_host_loads_nothing_from_outside(
+    browser_type, browser_type_launch_args, live_server, settings
+):
+    """Swagger UI hides its validator badge (an image from validator.swagger.io) on localhost
+    only: on a real host name the policy would refuse it. Chromium resolves a made-up host to
+    the live server here."""
+    settings.ALLOWED_HOSTS = ["fbs.test"]
+    port = live_server.url.rsplit(":", 1)[1]
+    args = [
+        *browser_type_launch_args.get("args", []),
+        "--host-resolver-rules=MAP fbs.test 127.0.0.1",
+    ]
+    public = browser_type.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        page = public.new_page()
+        seen = watch(page)
+        outside = []
+        page.on(
+            "request",
+            lambda request: (
+                outside.append(request.url)
+                if not request.url.startswith(f"http://fbs.test:{port}/")
+                else None
+            ),
+        )
+
+        page.goto(f"http://fbs.test:{port}/api/v1/docs")
+        expect(page.locator(".opblock").first).to_be_visible()
+
+        assert page.evaluate("ui.getConfigs().validatorUrl") is None
+        assert outside == []
+        seen.assert_clean()
+    finally:
+        public.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.urls(__name__)
 def test_browser_error_pages_work_under_the_policy(page: Page, live_server, csp, settings):
     # given production error handling (the debug pages are exempt from the policy)
