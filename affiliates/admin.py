@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Count, Exists, OuterRef
 
 from affiliates.models import Affiliate, ApiKey, PaymentMethod, User
@@ -82,8 +84,23 @@ class AffiliateAdmin(admin.ModelAdmin):
         return obj._user_count
 
 
+def _manages_staff(request) -> bool:
+    """Only superusers manage staff accounts: their status, groups, permissions, passwords and
+    emails. Everyone else in admin (Support, Finance) works on affiliate users only."""
+    return request.user.is_active and request.user.is_superuser
+
+
+def _is_staff_account(user: User) -> bool:
+    return user.is_staff or user.is_superuser or user.affiliate_id is None
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Superusers see Django's user admin whole. Support edits affiliate users' names, emails,
+    passwords and active flag, and nothing that grants power (staff or superuser status, groups,
+    permissions) or moves a user to another affiliate; staff accounts are not even listed for it.
+    The form is built from the fieldsets, so a POST with extra fields changes nothing."""
+
     list_display = ("username", "email", "affiliate", "is_staff", "is_active", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups", "affiliate")
     search_fields = ("username", "email", "first_name", "last_name", "affiliate__name")
@@ -96,6 +113,69 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Affiliate", {"fields": ("affiliate",)}),
     )
+    # What Support sees of an affiliate user: no field that grants power.
+    affiliate_user_fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active",)}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        ("Affiliate", {"fields": ("affiliate",)}),
+    )
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if _manages_staff(request):
+            return queryset
+        # Affiliate users only (the database keeps them from being staff or superusers): a staff
+        # account's change form, password form and bulk actions are out of reach, not only hidden.
+        return queryset.filter(affiliate__isnull=False, is_staff=False, is_superuser=False)
+
+    def get_fieldsets(self, request, obj=None):
+        if _manages_staff(request) or obj is None:
+            return super().get_fieldsets(request, obj)
+        return self.affiliate_user_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if _manages_staff(request) or obj is None:
+            return readonly
+        # Moving a user to another affiliate would hand it that affiliate's orders and claims.
+        return (*readonly, "last_login", "date_joined", "affiliate")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and not _manages_staff(request) and "affiliate" in form.base_fields:
+            # A user Support adds belongs to an affiliate; a staff account is a superuser's job.
+            form.base_fields["affiliate"].required = True
+        return form
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and _is_staff_account(obj) and not _manages_staff(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and _is_staff_account(obj) and not _manages_staff(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """A group is what its staff may do: only superusers add, change or delete one, whatever
+    permissions anyone else was given. Staff with "view group" may read them."""
+
+    def has_add_permission(self, request):
+        return _manages_staff(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _manages_staff(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return _manages_staff(request)
 
 
 @admin.register(PaymentMethod)
