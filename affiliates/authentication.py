@@ -2,6 +2,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from affiliates.services import api_key_use
+from affiliates.throttling import ApiKeyFailureThrottle
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -13,14 +14,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Send the API key as 'Bearer <key>'.")
-        try:
-            raw = header[1].decode()
-        except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
-        key = api_key_use(raw)
+        # A key is being tried: an address over its rate of wrong keys gets 429, whatever it sent.
+        throttle = ApiKeyFailureThrottle()
+        if not throttle.allow_request(request, None):
+            raise exceptions.Throttled(wait=throttle.wait())
+        key = None
+        if len(header) == 2:
+            try:
+                key = api_key_use(header[1].decode())
+            except UnicodeError:
+                key = None
         if key is None:
+            throttle.record_failure(request)
+            if len(header) != 2:
+                raise exceptions.AuthenticationFailed("Send the API key as 'Bearer <key>'.")
             raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
         return key.user, key
 

@@ -403,3 +403,26 @@ SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
 # \x0b, \x0c, \x0e-\x1f) becomes U+FFFD in an XLSX export instead of failing the whole export.
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # --- end Exports ----------------------------------------------------------------------------------
+
+# --- issue 11: power (items 7-10: throttles, audit log, JSON-only API) ----------------------------
+# Which address a request comes from (affiliates/throttling.py): REMOTE_ADDR, unless this many
+# proxies of ours stand in front (then the X-Forwarded-For entry they saw). Login lockouts, the API
+# throttles and the audit log all use it; a client's own X-Forwarded-For is never trusted.
+FBS_TRUSTED_PROXIES = env.int("FBS_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "affiliates.throttling.client_address"
+REST_FRAMEWORK["NUM_PROXIES"] = FBS_TRUSTED_PROXIES
+
+# Failed log-ins (pages and admin): besides the (username, address) lock above, one address is
+# locked after this many wrong passwords for any usernames within the cool-off (someone trying one
+# password on many accounts). Higher than AXES_FAILURE_LIMIT: an office shares one address.
+FBS_LOGIN_FAILURES_PER_ADDRESS = env.int("FBS_LOGIN_FAILURES_PER_ADDRESS", default=20)
+AXES_HANDLER = "affiliates.throttling.LoginAttemptHandler"
+# 429 with Retry-After (axes' own response has no Retry-After).
+AXES_LOCKOUT_CALLABLE = "affiliates.throttling.lockout_response"
+
+# Failed API keys per client address (affiliates.throttling.ApiKeyFailureThrottle); over it, every
+# key from that address gets 429 with Retry-After until the oldest failure leaves the window.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key_failure"] = env(
+    "FBS_API_THROTTLE_BAD_KEY", default="10/minute"
+)
+# --- end issue 11: power --------------------------------------------------------------------------
