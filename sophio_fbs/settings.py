@@ -425,4 +425,10 @@ AXES_LOCKOUT_CALLABLE = "affiliates.throttling.lockout_response"
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key_failure"] = env(
     "FBS_API_THROTTLE_BAD_KEY", default="10/minute"
 )
+# The API answers JSON only in production: the browsable HTML pages are a development aid (their
+# forms and "Raw data" box are a second, untested way to post), on only when DEBUG is on.
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
+    "rest_framework.renderers.JSONRenderer",
+    *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+]
 # --- end issue 11: power --------------------------------------------------------------------------

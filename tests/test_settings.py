@@ -147,3 +147,40 @@ def test_orders_check_refuses_an_sqlite_without_update_from(monkeypatch):
     else:
         assert with_old == []  # only SQLite is concerned
     assert with_new == []
+
+
+# A browser's Accept, and plain text/html: in production neither gets the browsable API page.
+API_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "from django.test import Client; c = Client(); "
+    "answers = [(r.status_code, r['Content-Type']) for r in ("
+    "c.get(u, HTTP_ACCEPT=a, secure=True) for u in ('/api/v1/me', '/api/v1/orders') "
+    "for a in ('text/html,application/xhtml+xml,*/*;q=0.8', 'text/html'))]; "
+    "print(json.dumps([s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], answers]))"
+)
+
+
+def test_settings_api_is_json_only_in_production(tmp_path):
+    production = {
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "testserver",
+    }
+
+    result = _run(production, code=API_PROBE, tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    renderers, answers = json.loads(result.stdout)
+    assert renderers == ["rest_framework.renderers.JSONRenderer"]
+    for status, content_type in answers:
+        assert status in (401, 406)
+        assert content_type == "application/json"
+
+
+def test_settings_browsable_api_stays_for_development(tmp_path):
+    result = _run({"DEBUG": "1"}, code=API_PROBE, tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    renderers, answers = json.loads(result.stdout)
+    assert "rest_framework.renderers.BrowsableAPIRenderer" in renderers
+    assert answers[0][1].startswith("text/html")
