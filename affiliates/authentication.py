@@ -3,6 +3,7 @@ from rest_framework import authentication, exceptions
 
 from affiliates.services import api_key_use
 from affiliates.throttling import ApiKeyFailureThrottle
+from sophio_fbs.audit import audit_actor_set
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -29,6 +30,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if len(header) != 2:
                 raise exceptions.AuthenticationFailed("Send the API key as 'Bearer <key>'.")
             raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        # What this request changes is audited as done by the key's user.
+        audit_actor_set(key.user)
         return key.user, key
 
     def authenticate_header(self, request):

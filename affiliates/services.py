@@ -179,6 +179,17 @@ def payment_method_add_paypal(
     )
 
 
+def _payment_method_unset_default(affiliate: Affiliate, keep: PaymentMethod | None = None) -> None:
+    # Row by row, not QuerySet.update(): the default method is in the audit log, which hears only
+    # save(). There is at most one default (a unique constraint), so this is one row.
+    defaults = affiliate.payment_methods.filter(is_default=True)
+    if keep is not None:
+        defaults = defaults.exclude(pk=keep.pk)
+    for method in defaults:
+        method.is_default = False
+        method.save(update_fields=["is_default"])
+
+
 @transaction.atomic
 def _payment_method_keep(*, affiliate: Affiliate, make_default: bool, **fields) -> PaymentMethod:
     affiliate = _lock_affiliate(affiliate)
@@ -187,7 +198,7 @@ def _payment_method_keep(*, affiliate: Affiliate, make_default: bool, **fields) 
         return existing
     has_default = affiliate.payment_methods.filter(is_default=True).exists()
     if make_default and has_default:
-        affiliate.payment_methods.filter(is_default=True).update(is_default=False)
+        _payment_method_unset_default(affiliate)
     return PaymentMethod.objects.create(
         affiliate=affiliate, is_default=make_default or not has_default, **fields
     )
@@ -201,7 +212,7 @@ def payment_method_set_default(*, affiliate: Affiliate, payment_method_id: int) 
         raise AffiliateInvalidError(
             "An expired card cannot be the default.", field="payment_method"
         )
-    affiliate.payment_methods.filter(is_default=True).exclude(pk=method.pk).update(is_default=False)
+    _payment_method_unset_default(affiliate, keep=method)
     if not method.is_default:
         method.is_default = True
         method.save(update_fields=["is_default"])

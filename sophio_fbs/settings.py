@@ -431,4 +431,42 @@ REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
     "rest_framework.renderers.JSONRenderer",
     *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 ]
+
+# Audit log (django-auditlog, sophio_fbs/audit.py): who changed what, when, before and after. Only
+# these models and fields; never a secret (API key hashes, gateway tokens, password hashes) and not
+# the fields that change by themselves (last use, feed times), which would bury the real changes.
+INSTALLED_APPS += ["auditlog"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "sophio_fbs.audit.AuditMiddleware",
+)
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    # min stock, name, contact, marketplaces, active
+    {"model": "affiliates.affiliate", "exclude_fields": ["created_at", "updated_at"]},
+    # what is on file and which is the default; the gateway token stays out
+    {"model": "affiliates.paymentmethod", "exclude_fields": ["gateway_token", "created_at"]},
+    # created, renamed, revoked; the key's hash stays out
+    {"model": "affiliates.apikey", "exclude_fields": ["key_hash", "created_at", "last_used_at"]},
+    # who may do what: staff and superuser status, groups, permissions (never the password hash)
+    {
+        "model": "affiliates.user",
+        "include_fields": [
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "affiliate",
+        ],
+        "m2m_fields": ["groups", "user_permissions"],
+    },
+    {"model": "auth.group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+    # warehouse settings: location, freshness limit, active
+    {
+        "model": "inventory.warehouse",
+        "exclude_fields": ["last_feed_at", "counts_in_stock", "created_at"],
+    },
+)
 # --- end issue 11: power --------------------------------------------------------------------------

@@ -89,6 +89,20 @@ def test_login_forwarded_for_header_does_not_change_the_address(settings):
 BAD_KEY_LIMIT = 10  # settings: FBS_API_THROTTLE_BAD_KEY, default 10/minute
 
 
+@pytest.fixture(autouse=True)
+def own_throttle_cache(monkeypatch):
+    """The throttle's history in a cache of this process alone: the suite's autouse fixture
+    clears the shared cache before every test, and under xdist another worker's test would wipe
+    the history in the middle of this one."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from affiliates.throttling import ApiKeyFailureThrottle
+
+    private = LocMemCache("api-key-failure-tests", {})
+    monkeypatch.setattr(ApiKeyFailureThrottle, "cache", private)
+    return private
+
+
 def api(address: str, key: str | bytes) -> APIClient:
     client = APIClient(REMOTE_ADDR=address)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
@@ -138,10 +152,8 @@ def test_api_good_keys_are_not_counted():
         max_size=BAD_KEY_LIMIT + 3,
     )
 )
-def test_api_any_kind_of_bad_key_counts_and_nothing_gives_5xx(bad):
-    from django.core.cache import cache
-
-    cache.clear()
+def test_api_any_kind_of_bad_key_counts_and_nothing_gives_5xx(own_throttle_cache, bad):
+    own_throttle_cache.clear()
     address = "203.0.113.12"
     statuses = []
     for key in bad:
