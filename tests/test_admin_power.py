@@ -8,6 +8,9 @@ bulk actions and the group admin. After each attempt the database is exactly as 
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from affiliates.models import User
 from tests.factories import PASSWORD, StaffFactory, UserFactory
@@ -299,3 +302,69 @@ def test_admin_superuser_still_manages_staff(client, people):
     assert sam.email == "taken-over@example.com"
     assert reset.status_code == 302
     assert User.objects.get(pk=sam.pk).check_password(NEW_PASSWORD)
+
+
+# --- many bad inputs: any mix of power fields, any target, either role -----------------------
+
+POWER_VALUES = {
+    "is_superuser": st.sampled_from(["on", "true", "1", "True", "yes"]),
+    "is_staff": st.sampled_from(["on", "true", "1", "True", "yes"]),
+    "groups": st.lists(st.sampled_from(["Support", "Finance"]), unique=True),
+    "user_permissions": st.lists(
+        st.sampled_from(["add_user", "change_user", "delete_user", "change_group"]), unique=True
+    ),
+    "affiliate": st.sampled_from(["other", "none"]),
+}
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    attacker=st.sampled_from(ATTACKERS),
+    target=st.sampled_from([*STAFF_TARGETS, "affiliate_user"]),
+    smuggled=st.fixed_dictionaries({}, optional=POWER_VALUES),
+    email=st.emails(),
+)
+def test_admin_no_mix_of_posted_fields_grants_power(
+    client, people, attacker, target, smuggled, email
+):
+    # given
+    client.force_login(people[attacker])
+    victim = people[target]
+    other_affiliate = UserFactory().affiliate
+    before = everyone()
+    data = {
+        "username": victim.username,
+        "first_name": "",
+        "last_name": "",
+        "email": email,
+        "is_active": "on",
+        "_save": "Save",
+    }
+    for field, value in smuggled.items():
+        if field == "groups":
+            value = list(Group.objects.filter(name__in=value).values_list("pk", flat=True))
+        elif field == "user_permissions":
+            value = list(Permission.objects.filter(codename__in=value).values_list("pk", flat=True))
+        elif field == "affiliate":
+            value = other_affiliate.pk if value == "other" else ""
+        data[field] = value
+
+    # when
+    client.post(change_url(victim), data)
+    client.post(password_url(victim), {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+
+    # then: nobody's power, affiliate or staff email changed; no staff password changed
+    after = everyone()
+    for pk, state in after.items():
+        was = before.get(pk)
+        if was is None:
+            continue
+        for key in ("is_staff", "is_superuser", "groups", "permissions", "affiliate_id"):
+            assert state[key] == was[key], (key, pk)
+        if state["is_staff"] or state["is_superuser"] or attacker == "finance":
+            assert state == was
+    # Support may change an affiliate user's email and password: that is its job
+    other_affiliate.users.all().delete()
+    other_affiliate.delete()

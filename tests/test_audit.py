@@ -64,10 +64,13 @@ def test_audit_min_stock_changed_on_the_settings_page(client, affiliate_user):
             "account-min_stock": "5",
             "account-marketplaces": ["ebay"],
         },
+        REMOTE_ADDR="198.51.100.40",
+        HTTP_X_FORWARDED_FOR="10.1.2.3",  # the client's own say: not its address
     )
 
     assert response.status_code == 302
     entry = last_change(affiliate)
+    assert entry.remote_addr == "198.51.100.40"
     assert entry.action == LogEntry.Action.UPDATE
     assert entry.actor == affiliate_user
     assert entry.changes_dict["min_stock"] == ["2", "5"]
