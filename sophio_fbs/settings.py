@@ -403,3 +403,32 @@ SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
 # \x0b, \x0c, \x0e-\x1f) becomes U+FFFD in an XLSX export instead of failing the whole export.
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # --- end Exports ----------------------------------------------------------------------------------
+
+# --- issue 11: API contract and bad input (items 16-19) ----------------------------------------
+# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py). Right
+# after the CSP middleware: the envelope still gets the security and CSP headers.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
+    "sophio_fbs.api.ApiErrorEnvelopeMiddleware",
+)
+# A NUL or another control character in a query string, URL or form field is a 400 naming the
+# field (sophio_fbs/inputs.py). After CsrfViewMiddleware, which has parsed the pages' forms.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware") + 1,
+    "sophio_fbs.inputs.InvalidInputMiddleware",
+)
+# The same rule for every API body, plus bounded JSON (size, depth, finite numbers).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "sophio_fbs.inputs.JSONParser",
+    "sophio_fbs.inputs.FormParser",
+    "sophio_fbs.inputs.MultiPartParser",
+]
+# The stated limit of a request body that is not a file (Django's default, said out loud): over
+# it, the API answers 413 and the pages their 413 page.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# The schema lists the answers every operation can give (sophio_fbs/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "sophio_fbs.schema.postprocess",
+]
+# --- end API contract ---------------------------------------------------------------------------
