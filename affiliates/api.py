@@ -56,6 +56,8 @@ class MeView(APIView):
 
 class PaymentMethodSerializer(serializers.ModelSerializer):
     valid = serializers.BooleanField(source="is_valid", read_only=True)
+    # Not an `email` in the schema: it is empty for a card.
+    paypal_email = serializers.CharField(read_only=True, help_text="PayPal only; empty for cards")
 
     class Meta:
         model = PaymentMethod

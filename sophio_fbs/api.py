@@ -67,6 +67,30 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def flat_fields(detail, prefix: str = "") -> dict[str, list[str]]:
+    """Field errors as the schema documents them, {name: [messages]}: a nested field's name is
+    its path, the same as the input checks give (`lines[0].qty`, `ship_to.state`,
+    `marketplaces[1]`), however deep DRF nested the errors."""
+    if isinstance(detail, dict):
+        fields = {}
+        for key, value in detail.items():
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            fields |= flat_fields(value, name)
+        return fields
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        fields = {}
+        for index, item in enumerate(detail):
+            fields |= flat_fields(item, f"{prefix}[{index}]")
+        return fields
+    messages = detail if isinstance(detail, list) else [detail]
+    if not messages:
+        return {}
+    return {prefix or "non_field_errors": [str(message) for message in messages]}
+
+
 def error_response(*, status_code: int, code: str, message: str, fields=None, headers=None):
     body = {"error": {"code": code, "message": message}}
     if fields:
@@ -102,7 +126,7 @@ def exception_handler(exc, context):
             status_code=status.HTTP_400_BAD_REQUEST,
             code="invalid",
             message="Some fields are not valid.",
-            fields=detail,
+            fields=flat_fields(detail),
         )
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     if not isinstance(code, str):
