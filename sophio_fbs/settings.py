@@ -1,8 +1,9 @@
 """One settings file, read from the environment.
 
 With nothing set, the project runs on embedded defaults: SQLite and a file-system Celery broker
-under var/, console email, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY,
-ALLOWED_HOSTS and DEBUG=0; .env.example lists every variable with its default.
+under var/, console email, development conveniences (DEBUG=1 adds Django's debug pages).
+Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=0;
+.env.example lists every variable with its default.
 """
 
 from decimal import Decimal
@@ -431,4 +432,14 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "sophio_fbs.schema.postprocess",
 ]
+# Django's debug pages (a traceback with settings and SQL for any error) only when DEBUG=1 is
+# asked for: with DEBUG unset, the embedded default keeps its development conveniences, decided
+# above on the value DEBUG had there (the development key, no HTTPS redirect or secure cookies,
+# static files from the source folders), but errors get the production 404 and 500 pages.
+# DEBUG=0 is production, as before.
+EMBEDDED_DEFAULTS = DEBUG
+DEBUG = env.bool("DEBUG", default=False)
+# whitenoise serves static files from the source folders (not a collectstatic copy) by default
+# only under DEBUG; the embedded default needs them whether or not DEBUG=1 is set.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = EMBEDDED_DEFAULTS
 # --- end API contract ---------------------------------------------------------------------------
