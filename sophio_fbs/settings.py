@@ -428,6 +428,13 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
 # it, the API answers 413 and the pages their 413 page.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 # The schema lists the answers every operation can give (sophio_fbs/schema.py).
+SPECTACULAR_SETTINGS["DESCRIPTION"] += (
+    "\n\nEvery error, whatever its status, is JSON in one shape: "
+    '`{"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}}`; `fields` '
+    "names each field that is not valid, a nested one by its path (`lines[0].qty`). A method a "
+    "path does not have is answered 405 with `Allow`. Lists are pages: pass `next_cursor` as "
+    "`cursor` for the next one (null: it was the last)."
+)
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "sophio_fbs.schema.postprocess",

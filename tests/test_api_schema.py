@@ -120,3 +120,31 @@ def test_api_every_operation_answers_as_its_schema_says(case, affiliate, answers
         # The same request for an object the affiliate has: generated ids are nearly all 404s.
         case.path_parameters = {**case.path_parameters, "id": ids[case.path.split("/")[3]]}
         answers.append(case.call_and_validate(headers=auth, checks=CHECKS).status_code)
+
+
+def test_api_schema_documents_the_error_shape_pages_and_every_answer(client):
+    document = client.get("/api/v1/schema?format=json").json()
+
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        assert {"400", "401", "403", "406", "429"} <= set(responses), (method, path)
+        assert "Retry-After" in responses["429"]["headers"]
+        if "{" in path:
+            assert "404" in responses, (method, path)
+        if "requestBody" in operation:
+            assert {"413", "415"} <= set(responses), (method, path)
+        if any(p["name"] == "cursor" for p in operation.get("parameters", [])):
+            link = responses["200"]["links"]["next_page"]
+            assert link["parameters"] == {"cursor": "$response.body#/next_cursor"}
+    listed = {
+        op["operationId"] for _, _, op in operations if "links" in op["responses"].get("200", {})
+    }
+    assert listed == {"catalog_list", "orders_list", "claims_list"}
+    payment_method = document["components"]["schemas"]["PaymentMethod"]["properties"]
+    assert "format" not in payment_method["paypal_email"]

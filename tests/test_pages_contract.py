@@ -226,3 +226,17 @@ def test_pages_logged_in_login_still_works(client):
     response = client.post("/login/", {"username": user.username, "password": PASSWORD})
 
     assert response.status_code == 302
+
+
+def test_pages_csrf_refusal_is_our_page(settings):
+    from django.test import Client
+
+    settings.DEBUG = False
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/login/", {"username": "a", "password": "b"})
+
+    page = _page(response)
+    assert response.status_code == 403
+    assert "This form can no longer be sent" in page
+    assert not INLINE.search(page)
