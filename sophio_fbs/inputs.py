@@ -181,7 +181,8 @@ class InvalidInputMiddleware:
 
     The API's bodies are left to its parsers, which check them the same way once the view reads
     them (after its own size limits: the claims API refuses a large upload before reading it).
-    A page's form is read here if CsrfViewMiddleware (which comes first) has not read it yet."""
+    A page's form is checked here if CsrfViewMiddleware (which comes first) has read it, or if
+    it is small enough to read (see _page_form_to_read)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -200,11 +201,28 @@ class InvalidInputMiddleware:
                 ),
                 None,
             )
-        if field is None and request.method in ("POST", "PUT", "PATCH"):
-            form_parsed = "_post" in request.__dict__
-            is_form = request.content_type in FORM_CONTENT_TYPES
-            if form_parsed or (is_form and not is_api_request(request)):
-                field = _querydict_invalid_field(request.POST)
+        form_to_check = request.method in ("POST", "PUT", "PATCH") and (
+            "_post" in request.__dict__ or self._page_form_to_read(request)
+        )
+        if field is None and form_to_check:
+            field = _querydict_invalid_field(request.POST)
         if field is not None:
             return invalid_input_response(request, field)
         return None
+
+    @staticmethod
+    def _page_form_to_read(request) -> bool:
+        """A page's form not read yet: URL-encoded, or multipart within the size of a form
+        without files. A larger multipart body is an upload, left for the view to refuse by
+        size before anything reads it (claims/views.py); its text fields still go through the
+        form's fields, which refuse a NUL."""
+        if is_api_request(request) or request.content_type not in FORM_CONTENT_TYPES:
+            return False
+        if request.content_type == "application/x-www-form-urlencoded":
+            return True
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return limit is None or length <= limit

@@ -4,10 +4,12 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.views import defaults
+from django.views.decorators.http import require_safe
 
 from sophio_fbs.api import TOO_LARGE
 
 
+@require_safe
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says; the file is a static one."""
     return HttpResponseRedirect(static("favicon.ico"))
