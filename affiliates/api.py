@@ -5,13 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from affiliates import selectors, services
-from affiliates.models import MIN_STOCK_FLOOR, Marketplace, PaymentMethod
+from affiliates.models import MIN_STOCK_FLOOR, MIN_STOCK_MAX, Marketplace, PaymentMethod
 
 
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
     affiliate = serializers.CharField(read_only=True)
-    min_stock = serializers.IntegerField(min_value=MIN_STOCK_FLOOR)
+    min_stock = serializers.IntegerField(min_value=MIN_STOCK_FLOOR, max_value=MIN_STOCK_MAX)
     marketplaces = serializers.ListField(
         child=serializers.ChoiceField(choices=Marketplace.choices), required=False
     )
@@ -56,6 +56,8 @@ class MeView(APIView):
 
 class PaymentMethodSerializer(serializers.ModelSerializer):
     valid = serializers.BooleanField(source="is_valid", read_only=True)
+    # Not an `email` in the schema: it is empty for a card.
+    paypal_email = serializers.CharField(read_only=True, help_text="PayPal only; empty for cards")
 
     class Meta:
         model = PaymentMethod

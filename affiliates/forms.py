@@ -1,6 +1,6 @@
 from django import forms
 
-from affiliates.models import MIN_STOCK_FLOOR, Marketplace
+from affiliates.models import MIN_STOCK_FLOOR, MIN_STOCK_MAX, Marketplace
 from affiliates.services import parse_card_expiry
 from sophio_fbs.errors import DomainError
 
@@ -15,12 +15,14 @@ class AccountForm(forms.Form):
     contact_email = forms.EmailField()
     min_stock = forms.IntegerField(
         min_value=MIN_STOCK_FLOOR,
+        max_value=MIN_STOCK_MAX,
         help_text=(
             "You see and sell only items with at least this many available. Set it to 3 or more "
             "to have second-sourcing costs of up to $100 covered without approval."
         ),
         error_messages={
             "min_value": f"Min stock must be {MIN_STOCK_FLOOR} or more.",
+            "max_value": f"Min stock must be {MIN_STOCK_MAX} or less.",
             "invalid": "Min stock must be a whole number.",
         },
     )

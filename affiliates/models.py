@@ -11,6 +11,9 @@ from django.utils import timezone
 
 # Items with fewer than 2 available are hidden from everyone, so a min stock below 2 means nothing.
 MIN_STOCK_FLOOR = 2
+# The largest value the column holds (PositiveSmallIntegerField, on every database we run on):
+# forms and the API refuse more with a message instead of the database refusing it with a 500.
+MIN_STOCK_MAX = 32767
 
 
 class Marketplace(models.TextChoices):

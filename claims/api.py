@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework import status as http
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,6 +23,7 @@ from claims.serializers import ClaimCreateSerializer, ClaimErrorSerializer, Clai
 from claims.views import request_too_large
 from sophio_fbs.api import error_response
 from sophio_fbs.errors import DomainError
+from sophio_fbs.inputs import FormParser, JSONParser, MultiPartParser
 
 CLAIMS_PAGE_SIZE = 50
 CLAIMS_PAGE_MAX = 200

@@ -1,7 +1,7 @@
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import renderers, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -67,8 +67,30 @@ class CatalogItemView(APIView):
         return Response(ItemSerializer(item).data)
 
 
+class CsvRenderer(renderers.BaseRenderer):
+    """Lets content negotiation accept `text/csv` (and refuse what the endpoint cannot send);
+    the CSV itself is streamed by feed_response, and errors are JSON (see finalize_response)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class CatalogCsvView(APIView):
     """Every item visible to the affiliate, as CSV: line_code,part_number,description,qty,price."""
+
+    renderer_classes = [CsvRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response):
+            # An error (401, 406, 429...) is JSON in the error shape, like every other one.
+            response.accepted_renderer = renderers.JSONRenderer()
+            response.accepted_media_type = response.accepted_renderer.media_type
+        return response
 
     @extend_schema(operation_id="catalog_csv", responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):

@@ -40,6 +40,7 @@ from orders.serializers import (
 )
 from sophio_fbs.api import error_response
 from sophio_fbs.errors import DomainError
+from sophio_fbs.inputs import has_invalid_characters
 
 ORDERS_PAGE_SIZE = 50
 # The largest page one request may ask for: the same bound as the catalog's.
@@ -125,9 +126,10 @@ def _idempotency_key(request) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+    # A header is a string the database must store too: no NUL or other control character.
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or has_invalid_characters(key):
         raise DomainError(
-            f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
+            f"{IDEMPOTENCY_HEADER} must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
             field=IDEMPOTENCY_HEADER,
             code="idempotency_key_invalid",
         )

@@ -61,7 +61,10 @@ class OrderLineRefSerializer(serializers.Serializer):
 
 class OrderLineSerializer(serializers.ModelSerializer):
     warehouse = serializers.SlugRelatedField(
-        slug_field="code", read_only=True, help_text="The warehouse that accepted the line"
+        slug_field="code",
+        read_only=True,
+        allow_null=True,
+        help_text="The warehouse that accepted the line; null until one has",
     )
 
     class Meta:

@@ -1,8 +1,9 @@
 """One settings file, read from the environment.
 
 With nothing set, the project runs on embedded defaults: SQLite and a file-system Celery broker
-under var/, console email, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY,
-ALLOWED_HOSTS and DEBUG=0; .env.example lists every variable with its default.
+under var/, console email, development conveniences (DEBUG=1 adds Django's debug pages).
+Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=0;
+.env.example lists every variable with its default.
 """
 
 from decimal import Decimal
@@ -403,6 +404,52 @@ SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
 # \x0b, \x0c, \x0e-\x1f) becomes U+FFFD in an XLSX export instead of failing the whole export.
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # --- end Exports ----------------------------------------------------------------------------------
+
+# --- issue 11: API contract and bad input (items 16-19) ----------------------------------------
+# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py). Right
+# after the CSP middleware: the envelope still gets the security and CSP headers.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
+    "sophio_fbs.api.ApiErrorEnvelopeMiddleware",
+)
+# A NUL or another control character in a query string, URL or form field is a 400 naming the
+# field (sophio_fbs/inputs.py). After CsrfViewMiddleware, which has parsed the pages' forms.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware") + 1,
+    "sophio_fbs.inputs.InvalidInputMiddleware",
+)
+# The same rule for every API body, plus bounded JSON (size, depth, finite numbers).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "sophio_fbs.inputs.JSONParser",
+    "sophio_fbs.inputs.FormParser",
+    "sophio_fbs.inputs.MultiPartParser",
+]
+# The stated limit of a request body that is not a file (Django's default, said out loud): over
+# it, the API answers 413 and the pages their 413 page.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# The schema lists the answers every operation can give (sophio_fbs/schema.py).
+SPECTACULAR_SETTINGS["DESCRIPTION"] += (
+    "\n\nEvery error, whatever its status, is JSON in one shape: "
+    '`{"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}}`; `fields` '
+    "names each field that is not valid, a nested one by its path (`lines[0].qty`). A method a "
+    "path does not have is answered 405 with `Allow`. Lists are pages: pass `next_cursor` as "
+    "`cursor` for the next one (null: it was the last)."
+)
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "sophio_fbs.schema.postprocess",
+]
+# Django's debug pages (a traceback with settings and SQL for any error) only when DEBUG=1 is
+# asked for: with DEBUG unset, the embedded default keeps its development conveniences, decided
+# above on the value DEBUG had there (the development key, no HTTPS redirect or secure cookies,
+# static files from the source folders), but errors get the production 404 and 500 pages.
+# DEBUG=0 is production, as before.
+EMBEDDED_DEFAULTS = DEBUG
+DEBUG = env.bool("DEBUG", default=False)
+# whitenoise serves static files from the source folders (not a collectstatic copy) by default
+# only under DEBUG; the embedded default needs them whether or not DEBUG=1 is set.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = EMBEDDED_DEFAULTS
+# --- end API contract ---------------------------------------------------------------------------
 
 # --- issue 11: power (items 7-10: throttles, audit log, JSON-only API) ----------------------------
 # Which address a request comes from (affiliates/throttling.py): REMOTE_ADDR, unless this many

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from affiliates.views import LoginView
+from sophio_fbs.views import favicon
 
 admin.site.site_header = "FBS staff admin"
 admin.site.site_title = "FBS admin"
@@ -26,5 +27,8 @@ urlpatterns = [
     path("catalog/", include("inventory.urls")),
     path("orders/", include("orders.urls")),
     path("claims/", include("claims.urls")),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("affiliates.urls")),
 ]
+
+handler400 = "sophio_fbs.views.bad_request"

@@ -250,7 +250,8 @@ def test_api_order_malformed_body_is_400_with_fields(api, stock):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
-    assert "lines" in response.json()["error"]["fields"]
+    # A nested field is named by its path: the error shape's `fields` is {name: [messages]}.
+    assert response.json()["error"]["fields"] == {"lines[0].qty": ["A valid integer is required."]}
     assert not Order.objects.exists()
 
 

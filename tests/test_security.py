@@ -20,7 +20,8 @@ from tests.test_claims_helpers import png_bytes, use_private_storage, voided_lin
 pytestmark = pytest.mark.django_db
 
 # URLs anyone may open.
-PUBLIC = {"login", "logout", "api:schema", "api:docs"}
+# The favicon is a redirect to a static file, which anyone may fetch.
+PUBLIC = {"login", "logout", "api:schema", "api:docs", "favicon"}
 
 
 def url_patterns():

@@ -46,7 +46,8 @@ def test_settings_embedded_default_is_sqlite_filesystem_broker_console_email(tmp
     # then
     assert result.returncode == 0, result.stderr
     debug, engine, broker, secure_cookie, _hsts, email, _static = json.loads(result.stdout)
-    assert debug is True
+    # No debug page unless DEBUG=1 is asked for (issue 11, item 19); the rest is for a laptop.
+    assert debug is False
     assert engine == "django.db.backends.sqlite3"
     assert broker == "filesystem://"
     assert secure_cookie is False
@@ -73,6 +74,21 @@ def test_settings_production_uses_postgres_redis_and_secure_defaults(tmp_path):
     assert secure_cookie is True
     assert hsts >= 31_536_000
     assert static == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+def test_settings_debug_pages_only_when_debug_1_is_asked_for(tmp_path):
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.DEBUG, s.WHITENOISE_USE_FINDERS, s.SECURE_SSL_REDIRECT]))"
+    )
+
+    unset = _run({}, code=code, tmp_path=tmp_path)
+    asked = _run({"DEBUG": "1"}, code=code, tmp_path=tmp_path)
+    production = _run({"DEBUG": "0", "SECRET_KEY": "x" * 60}, code=code, tmp_path=tmp_path)
+
+    assert json.loads(unset.stdout) == [False, True, False], unset.stderr
+    assert json.loads(asked.stdout) == [True, True, False], asked.stderr
+    assert json.loads(production.stdout) == [False, False, True], production.stderr
 
 
 def test_settings_production_refuses_to_start_without_secret_key(tmp_path):
