@@ -194,9 +194,13 @@ def test_settings_api_is_json_only_in_production(tmp_path):
 
 
 def test_settings_browsable_api_stays_for_development(tmp_path):
-    result = _run({"DEBUG": "1"}, code=API_PROBE, tmp_path=tmp_path)
+    result = _run({"DEBUG": "1", "ALLOWED_HOSTS": "testserver"}, code=API_PROBE, tmp_path=tmp_path)
 
     assert result.returncode == 0, result.stderr
     renderers, answers = json.loads(result.stdout)
     assert "rest_framework.renderers.BrowsableAPIRenderer" in renderers
-    assert answers[0][1].startswith("text/html")
+    # Errors keep the API's JSON error shape even for a browser in development (issue 11, item 16):
+    # the browsable pages are for answers, not for refusals.
+    for status, content_type in answers:
+        assert status == 401
+        assert content_type == "application/json"
