@@ -33,6 +33,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from inventory.errors import FeedRejectedError
+from inventory.feed_guards import feed_guard
 from inventory.feeds import (
     COST_MAX,
     DESCRIPTION_MAX,
@@ -113,6 +114,9 @@ class Feed:
     defer_typed: bool = False  # leave the typed COPY to the run's staging connections
     deferred: tuple | None = None  # (columns, head, start) for those connections
     warehouse_created: bool = False  # the run created the warehouse (undone if rejected late)
+    may_create_warehouse: bool = True  # False: an unknown warehouse code rejects the file
+    refused: str = ""  # the guard's code when the feed was checked but refused (feed_guards)
+    start: int | None = None  # where the file starts, to read it again (None: it cannot be)
     counts_stock: bool = True  # its warehouse is active: its stock counts once applied
     rejected: list[tuple[int, str]] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
@@ -382,7 +386,7 @@ def _stage_rows(cursor, file_no: int, rows: list[tuple[int, FeedRow]]) -> None:
 # --- Staging one file -------------------------------------------------------------------------
 
 
-def _warehouse_for_code(code: str) -> tuple[Warehouse, bool]:
+def _warehouse_for_code(code: str, create: bool = True) -> tuple[Warehouse, bool]:
     from inventory.services import WAREHOUSE_CODE
 
     if not WAREHOUSE_CODE.match(code or ""):
@@ -390,6 +394,14 @@ def _warehouse_for_code(code: str) -> tuple[Warehouse, bool]:
             f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
             "at most 40 characters (name the file after the warehouse, e.g. WH001.csv)."
         )
+    if not create:
+        warehouse = Warehouse.objects.filter(code=code.upper()).first()
+        if warehouse is None:
+            raise FeedRejectedError(
+                f"There is no warehouse {code.upper()}: check the code, or add the warehouse "
+                "first (Warehouses, Add)."
+            )
+        return warehouse, False
     return Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
 
 
@@ -413,6 +425,8 @@ def _stage_by_copy(cursor, feed: Feed) -> bool:
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return False
     columns = check_header(header)
+    if len(columns) != len(header):
+        return False  # a header ending in a comma: COPY wants one column per field
     if _stage_by_typed_copy(cursor, feed, columns, head, start):
         return True
 
@@ -508,7 +522,7 @@ def stage(cursor, feed: Feed) -> None:
     try:
         with transaction.atomic():
             feed.warehouse, feed.warehouse_created = _warehouse_for_code(
-                feed.feed_import.warehouse_code
+                feed.feed_import.warehouse_code, feed.may_create_warehouse
             )
             if not _stage_by_copy(cursor, feed):
                 _stage_by_reader(cursor, feed)
@@ -770,6 +784,84 @@ def finish_report(feed: Feed) -> None:
     feed.report.rejected = feed.rejected[: feed.report.max_reported]
 
 
+# --- Guarding ---------------------------------------------------------------------------------
+
+
+def _staged_in_stock(feeds: list[Feed]) -> tuple[str, list]:
+    """SQL for (file_no, line_code, part_number) of the checked rows of `feeds` that list a qty
+    above 0, from the typed tables and fi_valid (repeated keys are already rejected)."""
+    parts, params = [], []
+    for table, numbers in _typed_tables(feeds).items():
+        parts.append(
+            f"SELECT file_no, line_code, part_number FROM {table} "
+            "WHERE file_no = ANY(%s) AND qty::integer > 0"
+        )
+        params.append(numbers)
+    other = [f.file_no for f in feeds if not f.typed]
+    if other:
+        parts.append(
+            "SELECT file_no, line_code, part_number FROM fi_valid "
+            f"WHERE file_no IN ({', '.join(['%s'] * len(other))}) AND qty > 0"
+        )
+        params.extend(other)
+    return " UNION ALL ".join(parts), params
+
+
+def guard(cursor, feeds: list[Feed]) -> list[Feed]:
+    """Ask `feed_guards.feed_guard` about every checked feed, with what it would do to its
+    warehouse's stock; the refused ones are marked, their staged rows dropped, and only the
+    others returned. Nothing has been written to the inventory yet: a refused feed leaves its
+    warehouse exactly as it was."""
+    if not feeds:
+        return feeds
+    create_temp(cursor, "fi_guard", "file_no integer PRIMARY KEY, warehouse_id bigint")
+    cursor.executemany(
+        "INSERT INTO fi_guard (file_no, warehouse_id) VALUES (%s, %s)",
+        [(f.file_no, f.warehouse.pk) for f in feeds],
+    )
+    staged, params = _staged_in_stock(feeds)
+    # Per file: the items its warehouse holds (qty above 0), and how many of them the file
+    # does not list with a qty above 0, which applying it would take out of stock.
+    with _settings(cursor, WHOLE_RUN_PARALLEL):
+        cursor.execute(
+            f"""
+            SELECT g.file_no, count(*),
+                   SUM(CASE WHEN r.line_code IS NULL THEN 1 ELSE 0 END)
+              FROM fi_guard g
+              JOIN {STOCK} s ON s.warehouse_id = g.warehouse_id AND s.qty > 0
+              JOIN {ITEM} i ON i.id = s.item_id
+              LEFT JOIN ({staged}) r ON r.file_no = g.file_no
+                   AND r.line_code = i.line_code AND r.part_number = i.part_number
+             GROUP BY g.file_no
+            """,
+            params,
+        )
+        held = {file_no: (stocked, removed) for file_no, stocked, removed in cursor.fetchall()}
+    drop_temp(cursor, "fi_guard")
+    passed = []
+    for feed in feeds:
+        stocked, removed = held.get(feed.file_no, (0, 0))
+        decision = feed_guard(
+            rows_read=feed.report.rows_read,
+            rows_rejected=feed.report.rows_rejected,
+            stocked=stocked,
+            removed=removed,
+            allow_empty=feed.feed_import.allow_empty,
+        )
+        feed.counts["stocked_before"] = stocked
+        if decision.applied:
+            passed.append(feed)
+            continue
+        feed.refused, feed.error = decision.code, decision.reason
+        for table in {feed.typed_table if feed.typed else "fi_valid"}:
+            cursor.execute(f"DELETE FROM {table} WHERE file_no = %s", [feed.file_no])
+        if feed.warehouse_created:
+            # As in _stage_later: a warehouse this run created has no stock and no imports.
+            cursor.execute(f"DELETE FROM {WAREHOUSE} WHERE id = %s", [feed.warehouse.pk])
+            feed.warehouse = None
+    return passed
+
+
 # --- Applying ---------------------------------------------------------------------------------
 
 
@@ -957,8 +1049,12 @@ def _apply_first_load(cursor, feeds: list[Feed], now) -> None:
     _analyze(cursor, ITEM, STOCK)
     _items_created_per_file(cursor, feeds)
     for feed in feeds:
-        feed.counts["stock_rows_written"] = feed.report.rows_read - len(feed.rejected)
+        # (len(feed.rejected) would do only up to the thousand rejected rows a report keeps.)
+        feed.counts["stock_rows_written"] = feed.report.rows_read - feed.report.rows_rejected
         feed.counts["items_changed"] = 0
+        # An empty inventory: every good row is new at its warehouse.
+        feed.counts["stock_created"] = feed.report.rows_read - feed.report.rows_rejected
+        feed.counts.update(stock_changed=0, stock_removed=0, stock_unchanged=0)
     drop_temp(cursor, "fi_keys")
 
 
@@ -1137,6 +1233,15 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         )
     cursor.execute("SELECT warehouse_id, count(*) FROM fi_written GROUP BY warehouse_id")
     written = dict(cursor.fetchall())
+    # The summary per warehouse: rows new there, changed (qty, cost or a new description),
+    # removed (no longer listed); every other good row is unchanged.
+    cursor.execute("SELECT warehouse_id, kind, count(*) FROM fi_written GROUP BY 1, 2")
+    by_kind = {(warehouse_id, kind): n for warehouse_id, kind, n in cursor.fetchall()}
+    cursor.execute(
+        "SELECT warehouse_id, count(*) FROM fi_rows WHERE stock_id IS NOT NULL "
+        "AND NOT stock_changed AND description_changed GROUP BY 1"
+    )
+    described = dict(cursor.fetchall())
 
     # The items whose aggregates may move: those with a row written, and every item of a
     # warehouse that starts to count (its first feed, or back from stale). New items already
@@ -1197,8 +1302,18 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         )
         per_warehouse = dict(cursor.fetchall())
     for feed in feeds:
-        feed.counts["stock_rows_written"] = written.get(feed.warehouse.pk, 0)
-        feed.counts["items_changed"] = per_warehouse.get(feed.warehouse.pk, 0)
+        pk = feed.warehouse.pk
+        feed.counts["stock_rows_written"] = written.get(pk, 0)
+        feed.counts["items_changed"] = per_warehouse.get(pk, 0)
+        feed.counts["stock_created"] = by_kind.get((pk, "i"), 0)
+        feed.counts["stock_changed"] = by_kind.get((pk, "u"), 0) + described.get(pk, 0)
+        feed.counts["stock_removed"] = by_kind.get((pk, "d"), 0)
+        feed.counts["stock_unchanged"] = (
+            feed.report.rows_read
+            - feed.report.rows_rejected
+            - feed.counts["stock_created"]
+            - feed.counts["stock_changed"]
+        )
     drop_temp(
         cursor, "fi_rows", "fi_keys", "fi_new", "fi_written", "fi_touched", "fi_changed",
         "fi_item_changed",
@@ -1249,6 +1364,7 @@ def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
         good = [f for f in feeds if not f.error]
         for feed in good:
             finish_report(feed)
+        good = guard(cursor, good)
         if good:
             started = time.monotonic()
             apply(cursor, good, now)
