@@ -787,60 +787,22 @@ def finish_report(feed: Feed) -> None:
 # --- Guarding ---------------------------------------------------------------------------------
 
 
-def _staged_in_stock(feeds: list[Feed]) -> tuple[str, list]:
-    """SQL for (file_no, line_code, part_number) of the checked rows of `feeds` that list a qty
-    above 0, from the typed tables and fi_valid (repeated keys are already rejected)."""
-    parts, params = [], []
-    for table, numbers in _typed_tables(feeds).items():
-        parts.append(
-            f"SELECT file_no, line_code, part_number FROM {table} "
-            "WHERE file_no = ANY(%s) AND qty::integer > 0"
-        )
-        params.append(numbers)
-    other = [f.file_no for f in feeds if not f.typed]
-    if other:
-        parts.append(
-            "SELECT file_no, line_code, part_number FROM fi_valid "
-            f"WHERE file_no IN ({', '.join(['%s'] * len(other))}) AND qty > 0"
-        )
-        params.extend(other)
-    return " UNION ALL ".join(parts), params
+class _Refused(Exception):
+    """Raised inside `apply`, before the first stock row is written, when the guard refuses some
+    of the run's feeds: the caller rolls the apply back and applies the others again."""
+
+    def __init__(self, feeds: list[Feed]):
+        super().__init__(f"{len(feeds)} feeds refused")
+        self.feeds = feeds
 
 
-def guard(cursor, feeds: list[Feed]) -> list[Feed]:
-    """Ask `feed_guards.feed_guard` about every checked feed, with what it would do to its
-    warehouse's stock; the refused ones are marked, their staged rows dropped, and only the
-    others returned. Nothing has been written to the inventory yet: a refused feed leaves its
-    warehouse exactly as it was."""
-    if not feeds:
-        return feeds
-    create_temp(cursor, "fi_guard", "file_no integer PRIMARY KEY, warehouse_id bigint")
-    cursor.executemany(
-        "INSERT INTO fi_guard (file_no, warehouse_id) VALUES (%s, %s)",
-        [(f.file_no, f.warehouse.pk) for f in feeds],
-    )
-    staged, params = _staged_in_stock(feeds)
-    # Per file: the items its warehouse holds (qty above 0), and how many of them the file
-    # does not list with a qty above 0, which applying it would take out of stock.
-    with _settings(cursor, WHOLE_RUN_PARALLEL):
-        cursor.execute(
-            f"""
-            SELECT g.file_no, count(*),
-                   SUM(CASE WHEN r.line_code IS NULL THEN 1 ELSE 0 END)
-              FROM fi_guard g
-              JOIN {STOCK} s ON s.warehouse_id = g.warehouse_id AND s.qty > 0
-              JOIN {ITEM} i ON i.id = s.item_id
-              LEFT JOIN ({staged}) r ON r.file_no = g.file_no
-                   AND r.line_code = i.line_code AND r.part_number = i.part_number
-             GROUP BY g.file_no
-            """,
-            params,
-        )
-        held = {file_no: (stocked, removed) for file_no, stocked, removed in cursor.fetchall()}
-    drop_temp(cursor, "fi_guard")
-    passed = []
+def _guard(feeds: list[Feed], held: dict[int, tuple[int, int]]) -> None:
+    """Ask `feed_guards.feed_guard` about every feed, with (stocked, removed) of its warehouse
+    from `held` (by warehouse id; none held: nothing to lose); raise _Refused naming those it
+    refuses."""
+    refused = []
     for feed in feeds:
-        stocked, removed = held.get(feed.file_no, (0, 0))
+        stocked, removed = held.get(feed.warehouse.pk, (0, 0))
         decision = feed_guard(
             rows_read=feed.report.rows_read,
             rows_rejected=feed.report.rows_rejected,
@@ -848,18 +810,35 @@ def guard(cursor, feeds: list[Feed]) -> list[Feed]:
             removed=removed,
             allow_empty=feed.feed_import.allow_empty,
         )
-        feed.counts["stocked_before"] = stocked
-        if decision.applied:
-            passed.append(feed)
-            continue
-        feed.refused, feed.error = decision.code, decision.reason
-        for table in {feed.typed_table if feed.typed else "fi_valid"}:
-            cursor.execute(f"DELETE FROM {table} WHERE file_no = %s", [feed.file_no])
-        if feed.warehouse_created:
-            # As in _stage_later: a warehouse this run created has no stock and no imports.
-            cursor.execute(f"DELETE FROM {WAREHOUSE} WHERE id = %s", [feed.warehouse.pk])
-            feed.warehouse = None
-    return passed
+        if not decision.applied:
+            feed.refused, feed.error = decision.code, decision.reason
+            refused.append(feed)
+    if refused:
+        raise _Refused(refused)
+
+
+def _apply_guarded(cursor, feeds: list[Feed], now) -> list[Feed]:
+    """Apply `feeds`, less those the guard refuses; returns those applied.
+
+    The guard's numbers come from the apply's own pass over the rows (what it would delete or
+    set to 0), so it costs no second pass; a refusal rolls the apply's savepoint back, drops the
+    refused files' staged rows and applies the rest again (once: each file's decision depends
+    only on its own warehouse). A refused file's warehouse keeps its last good snapshot."""
+    while feeds:
+        try:
+            with transaction.atomic():
+                apply(cursor, feeds, now)
+            return feeds
+        except _Refused as refusal:
+            for feed in refusal.feeds:
+                table = feed.typed_table if feed.typed else "fi_valid"
+                cursor.execute(f"DELETE FROM {table} WHERE file_no = %s", [feed.file_no])
+                if feed.warehouse_created:
+                    # As in _stage_later: a warehouse this run created has no stock or imports.
+                    cursor.execute(f"DELETE FROM {WAREHOUSE} WHERE id = %s", [feed.warehouse.pk])
+                    feed.warehouse = None
+            feeds = [f for f in feeds if not f.refused]
+    return feeds
 
 
 # --- Applying ---------------------------------------------------------------------------------
@@ -968,6 +947,7 @@ def apply(cursor, feeds: list[Feed], now) -> None:
     )
     rows = sum(f.report.rows_read for f in feeds)
     if is_postgres() and rows >= BULK_LOAD_MIN_ROWS and not Item.objects.exists():
+        _guard(feeds, {})  # an empty inventory: no stock to lose, only the rows to judge
         _apply_first_load(cursor, feeds, now)
     else:
         _apply_changes(cursor, feeds, now)
@@ -1125,7 +1105,7 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             "fi_rows",
             f"""
         SELECT v.file_no, v.warehouse_id, i.id AS item_id, (i.id IS NULL) AS is_new,
-               s.id AS stock_id,
+               s.id AS stock_id, s.qty AS old_qty,
                (s.id IS NOT NULL AND (s.qty <> v.qty OR s.cost <> v.cost)) AS stock_changed,
                v.line_code, v.part_number, v.part_number_norm, v.qty, v.cost, v.description,
                (i.id IS NOT NULL AND v.description <> ''
@@ -1168,24 +1148,26 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         cursor,
         "fi_written",
         "warehouse_id bigint, item_id bigint, stock_id bigint, kind char(1), qty integer, "
-        "cost numeric(10, 2)",
+        "cost numeric(10, 2), old_qty integer",
     )
     cursor.execute(
         """
-        INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, qty, cost)
+        INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, qty, cost, old_qty)
         SELECT warehouse_id, item_id, stock_id, CASE WHEN stock_id IS NULL THEN 'i' ELSE 'u' END,
-               qty, cost
+               qty, cost, old_qty
           FROM fi_rows WHERE stock_id IS NULL OR stock_changed
         """
     )
     with _settings(cursor, WHOLE_RUN_PARALLEL):
         listed = ", ".join(["%s"] * len(feeds))
         cursor.execute(
-            f"SELECT warehouse_id, count(*) FROM {STOCK} WHERE warehouse_id IN ({listed}) "
-            "GROUP BY warehouse_id",
+            f"SELECT warehouse_id, count(*), SUM(CASE WHEN qty > 0 THEN 1 ELSE 0 END) "
+            f"FROM {STOCK} WHERE warehouse_id IN ({listed}) GROUP BY warehouse_id",
             [f.warehouse.pk for f in feeds],
         )
-        held = dict(cursor.fetchall())
+        counted = cursor.fetchall()
+        held = {warehouse_id: rows for warehouse_id, rows, _ in counted}
+        stocked = {warehouse_id: in_stock for warehouse_id, _, in_stock in counted}
     cursor.execute("SELECT warehouse_id, count(*) FROM fi_rows WHERE stock_id IS NULL GROUP BY 1")
     new_rows = dict(cursor.fetchall())
     short = [
@@ -1197,8 +1179,8 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
     if short:
         cursor.execute(
             f"""
-            INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind)
-            SELECT s.warehouse_id, s.item_id, s.id, 'd'
+            INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, old_qty)
+            SELECT s.warehouse_id, s.item_id, s.id, 'd', s.qty
               FROM {STOCK} s
              WHERE s.warehouse_id IN ({", ".join(["%s"] * len(short))})
                AND NOT EXISTS (
@@ -1208,6 +1190,14 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             """,
             short,
         )
+    # The guard, before the first stock row is written: per warehouse, the items in stock that
+    # this snapshot takes out of stock (no longer listed, or listed with qty 0).
+    cursor.execute(
+        "SELECT warehouse_id, count(*) FROM fi_written "
+        "WHERE old_qty > 0 AND (kind = 'd' OR qty = 0) GROUP BY warehouse_id"
+    )
+    removed = dict(cursor.fetchall())
+    _guard(feeds, {pk: (n, removed.get(pk, 0)) for pk, n in stocked.items()})
     cursor.execute("SELECT kind, count(*) FROM fi_written GROUP BY kind")
     kinds = dict(cursor.fetchall())
     if kinds.get("d"):
@@ -1364,10 +1354,9 @@ def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
         good = [f for f in feeds if not f.error]
         for feed in good:
             finish_report(feed)
-        good = guard(cursor, good)
         if good:
             started = time.monotonic()
-            apply(cursor, good, now)
+            good = _apply_guarded(cursor, good, now)
             for feed in good:
                 feed.counts["apply_seconds"] = time.monotonic() - started
         cursor.execute("DROP VIEW IF EXISTS fi_all")
