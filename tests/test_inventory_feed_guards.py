@@ -283,3 +283,41 @@ def test_the_summary_of_a_first_load_and_of_an_identical_file(path, monkeypatch)
     assert (first.stock_created, first.stock_changed, first.stock_unchanged) == (6, 0, 0)
     assert again.same_as_id == first.pk
     assert (again.stock_created, again.stock_changed, again.stock_unchanged) == (0, 0, 6)
+
+
+@pytest.mark.django_db
+def test_a_refused_feed_in_a_first_load_leaves_nothing_of_itself(path, monkeypatch):
+    monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)  # the bulk path, on PostgreSQL
+    runs = [
+        (feed_import_create(file_name="WH1.csv", warehouse_code="WH1"), rows(3)),
+        (feed_import_create(file_name="WH2.csv", warehouse_code="WH2"), "ACD,X,-1,1\n"),
+    ]
+
+    applied, refused = feed_imports_run([(f, io.BytesIO((HEADER + t).encode())) for f, t in runs])
+
+    assert (applied.status, refused.status, refused.refusal) == (
+        "applied",
+        "refused",
+        "all_rejected",
+    )
+    assert list(Warehouse.objects.values_list("code", flat=True)) == ["WH1"]
+    assert Stock.objects.count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_feed_staged_by_the_staging_connections_leaves_nothing_of_itself(monkeypatch):
+    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+    run("WH2", HEADER + rows(10))
+    files = {"WH1": rows(5), "WH2": rows(2), "WH3": rows(4, qty=9)}  # WH2 would lose 8 of 10
+    runs = [
+        (feed_import_create(file_name=f"{code}.csv", warehouse_code=code), text)
+        for code, text in files.items()
+    ]
+
+    results = feed_imports_run([(f, io.BytesIO((HEADER + t).encode())) for f, t in runs])
+
+    assert [r.status for r in results] == ["applied", "refused", "applied"]
+    assert Stock.objects.filter(warehouse__code="WH2").count() == 10
+    assert Item.objects.get(part_number="P0").stock_qty == 3 + 3 + 9
+    assert Item.objects.get(part_number="P9").stock_qty == 3  # WH2's, kept
