@@ -338,11 +338,15 @@ def read_feed(
     be CSV (a field longer than the csv module's limit: a quote that never closes); the caller
     must then apply nothing.
     """
+    head = None
     try:
+        seekable = raw.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        start = raw.tell()
         head = raw.read(SNIFF_BYTES)
-        raw.seek(raw.tell() - len(head))
-    except (AttributeError, OSError):
-        head = None
+        raw.seek(start)
     if head is not None:
         check_head(head)
         encoding = detect_encoding(raw)

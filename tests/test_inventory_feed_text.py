@@ -295,3 +295,31 @@ def test_western_text_in_a_legacy_encoding_reads_back_exactly(descriptions, enco
 
     assert report.rejected == []
     assert [row.description for row in rows] == [d.strip() for d in descriptions]
+
+
+class _Pipe(io.RawIOBase):
+    """A file that can be read once, front to back (a pipe, a socket)."""
+
+    def __init__(self, data: bytes):
+        self.data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def readinto(self, buffer):
+        chunk = self.data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_feed_that_can_be_read_only_once_is_read_whole_as_utf8():
+    report = FeedReport()
+    data = (HEADER + good_rows(2) + "ACD,X,1,1.00,caf\xe9\n").encode("latin-1")
+
+    rows = list(read_feed(_Pipe(data), report))
+
+    assert [row.part_number for row in rows] == ["P0", "P1"]
+    assert report.rejected == [(4, "description holds bytes that are not UTF-8 text (byte 0xE9)")]
