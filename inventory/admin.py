@@ -181,10 +181,11 @@ class FeedImportAdmin(admin.ModelAdmin):
         "rows_read",
         "rows_rejected",
         "items_changed",
+        "outcome",
         "duration",
         "created_by",
     )
-    list_filter = ("status", "created_at")
+    list_filter = ("status", "refusal", "allow_empty", "created_at")
     search_fields = ("file_name", "warehouse_code")
     list_select_related = ("warehouse", "created_by")
     date_hierarchy = "created_at"
@@ -194,18 +195,24 @@ class FeedImportAdmin(admin.ModelAdmin):
         "warehouse",
         "warehouse_code",
         "status",
+        "error",
         "progress",
         "created_by",
+        "allow_empty",
+        "allow_empty_by",
         "created_at",
         "started_at",
         "finished_at",
         "duration",
         "rows_read",
         "rows_rejected",
+        "stock_created",
+        "stock_changed",
+        "stock_removed",
+        "stock_unchanged",
         "stock_rows_written",
         "items_created",
         "items_changed",
-        "error",
         "rejected_rows_table",
     )
 
@@ -216,7 +223,7 @@ class FeedImportAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["upload", "warehouse_code"]
+            return ["upload", "warehouse_code", "allow_empty"]
         return self.readonly_fields
 
     def get_readonly_fields(self, request, obj=None):
@@ -233,6 +240,7 @@ class FeedImportAdmin(admin.ModelAdmin):
             uploaded_file=form.cleaned_data["upload"],
             warehouse_code=form.cleaned_data.get("warehouse_code", ""),
             user=request.user,
+            allow_empty=form.cleaned_data.get("allow_empty", False),
         )
         obj.pk = feed_import.pk
         obj._state.adding = False
@@ -254,6 +262,19 @@ class FeedImportAdmin(admin.ModelAdmin):
                 return f"{min(99, int(100 * read / obj.bytes_total))}%"
             return obj.get_status_display()
         return "done" if obj.status == FeedImport.Status.APPLIED else "—"
+
+    @admin.display(description="outcome")
+    def outcome(self, obj):
+        """Why nothing was applied, in short, on the list: staff see a refused feed at once."""
+        if obj.status in (FeedImport.Status.REFUSED, FeedImport.Status.REJECTED,
+                          FeedImport.Status.FAILED):  # fmt: skip
+            return obj.error if len(obj.error) <= 120 else obj.error[:119] + "…"
+        if obj.status == FeedImport.Status.APPLIED:
+            return (
+                f"{obj.stock_created:,} new, {obj.stock_changed:,} changed, "
+                f"{obj.stock_removed:,} removed, {obj.stock_unchanged:,} unchanged"
+            )
+        return ""
 
     @admin.display(description="seconds")
     def duration(self, obj):

@@ -7,6 +7,12 @@ class FeedRejectedError(DomainError):
     code = "feed_rejected"
 
 
+class WarehouseUnknownError(DomainError):
+    """A feed names a warehouse that does not exist: it is not created by accident."""
+
+    code = "warehouse_unknown"
+
+
 class ItemNotVisibleError(DomainError):
     code = "not_found"
     status_code = 404

@@ -33,6 +33,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from inventory.errors import FeedRejectedError
+from inventory.feed_guards import feed_guard
 from inventory.feeds import (
     COST_MAX,
     DESCRIPTION_MAX,
@@ -113,6 +114,9 @@ class Feed:
     defer_typed: bool = False  # leave the typed COPY to the run's staging connections
     deferred: tuple | None = None  # (columns, head, start) for those connections
     warehouse_created: bool = False  # the run created the warehouse (undone if rejected late)
+    may_create_warehouse: bool = True  # False: an unknown warehouse code rejects the file
+    refused: str = ""  # the guard's code when the feed was checked but refused (feed_guards)
+    start: int | None = None  # where the file starts, to read it again (None: it cannot be)
     counts_stock: bool = True  # its warehouse is active: its stock counts once applied
     rejected: list[tuple[int, str]] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
@@ -382,7 +386,7 @@ def _stage_rows(cursor, file_no: int, rows: list[tuple[int, FeedRow]]) -> None:
 # --- Staging one file -------------------------------------------------------------------------
 
 
-def _warehouse_for_code(code: str) -> tuple[Warehouse, bool]:
+def _warehouse_for_code(code: str, create: bool = True) -> tuple[Warehouse, bool]:
     from inventory.services import WAREHOUSE_CODE
 
     if not WAREHOUSE_CODE.match(code or ""):
@@ -390,6 +394,14 @@ def _warehouse_for_code(code: str) -> tuple[Warehouse, bool]:
             f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
             "at most 40 characters (name the file after the warehouse, e.g. WH001.csv)."
         )
+    if not create:
+        warehouse = Warehouse.objects.filter(code=code.upper()).first()
+        if warehouse is None:
+            raise FeedRejectedError(
+                f"There is no warehouse {code.upper()}: check the code, or add the warehouse "
+                "first (Warehouses, Add)."
+            )
+        return warehouse, False
     return Warehouse.objects.get_or_create(code=code.upper(), defaults={"name": code})
 
 
@@ -413,6 +425,8 @@ def _stage_by_copy(cursor, feed: Feed) -> bool:
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return False
     columns = check_header(header)
+    if len(columns) != len(header):
+        return False  # a header ending in a comma: COPY wants one column per field
     if _stage_by_typed_copy(cursor, feed, columns, head, start):
         return True
 
@@ -508,7 +522,7 @@ def stage(cursor, feed: Feed) -> None:
     try:
         with transaction.atomic():
             feed.warehouse, feed.warehouse_created = _warehouse_for_code(
-                feed.feed_import.warehouse_code
+                feed.feed_import.warehouse_code, feed.may_create_warehouse
             )
             if not _stage_by_copy(cursor, feed):
                 _stage_by_reader(cursor, feed)
@@ -770,6 +784,63 @@ def finish_report(feed: Feed) -> None:
     feed.report.rejected = feed.rejected[: feed.report.max_reported]
 
 
+# --- Guarding ---------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """Raised inside `apply`, before the first stock row is written, when the guard refuses some
+    of the run's feeds: the caller rolls the apply back and applies the others again."""
+
+    def __init__(self, feeds: list[Feed]):
+        super().__init__(f"{len(feeds)} feeds refused")
+        self.feeds = feeds
+
+
+def _guard(feeds: list[Feed], held: dict[int, tuple[int, int]]) -> None:
+    """Ask `feed_guards.feed_guard` about every feed, with (stocked, removed) of its warehouse
+    from `held` (by warehouse id; none held: nothing to lose); raise _Refused naming those it
+    refuses."""
+    refused = []
+    for feed in feeds:
+        stocked, removed = held.get(feed.warehouse.pk, (0, 0))
+        decision = feed_guard(
+            rows_read=feed.report.rows_read,
+            rows_rejected=feed.report.rows_rejected,
+            stocked=stocked,
+            removed=removed,
+            allow_empty=feed.feed_import.allow_empty,
+        )
+        if not decision.applied:
+            feed.refused, feed.error = decision.code, decision.reason
+            refused.append(feed)
+    if refused:
+        raise _Refused(refused)
+
+
+def _apply_guarded(cursor, feeds: list[Feed], now) -> list[Feed]:
+    """Apply `feeds`, less those the guard refuses; returns those applied.
+
+    The guard's numbers come from the apply's own pass over the rows (what it would delete or
+    set to 0), so it costs no second pass; a refusal rolls the apply's savepoint back, drops the
+    refused files' staged rows and applies the rest again (once: each file's decision depends
+    only on its own warehouse). A refused file's warehouse keeps its last good snapshot."""
+    while feeds:
+        try:
+            with transaction.atomic():
+                apply(cursor, feeds, now)
+            return feeds
+        except _Refused as refusal:
+            for feed in refusal.feeds:
+                table = feed.typed_table if feed.typed else "fi_valid"
+                cursor.execute(f"DELETE FROM {table} WHERE file_no = %s", [feed.file_no])
+                if feed.warehouse_created:
+                    # As in _stage_later: a warehouse this run created has no stock or imports.
+                    cursor.execute(f"DELETE FROM {WAREHOUSE} WHERE id = %s", [feed.warehouse.pk])
+                    feed.warehouse = None
+            feeds = [f for f in feeds if not f.refused]
+    return feeds
+
+
 # --- Applying ---------------------------------------------------------------------------------
 
 
@@ -876,6 +947,7 @@ def apply(cursor, feeds: list[Feed], now) -> None:
     )
     rows = sum(f.report.rows_read for f in feeds)
     if is_postgres() and rows >= BULK_LOAD_MIN_ROWS and not Item.objects.exists():
+        _guard(feeds, {})  # an empty inventory: no stock to lose, only the rows to judge
         _apply_first_load(cursor, feeds, now)
     else:
         _apply_changes(cursor, feeds, now)
@@ -957,8 +1029,12 @@ def _apply_first_load(cursor, feeds: list[Feed], now) -> None:
     _analyze(cursor, ITEM, STOCK)
     _items_created_per_file(cursor, feeds)
     for feed in feeds:
-        feed.counts["stock_rows_written"] = feed.report.rows_read - len(feed.rejected)
+        # (len(feed.rejected) would do only up to the thousand rejected rows a report keeps.)
+        feed.counts["stock_rows_written"] = feed.report.rows_read - feed.report.rows_rejected
         feed.counts["items_changed"] = 0
+        # An empty inventory: every good row is new at its warehouse.
+        feed.counts["stock_created"] = feed.report.rows_read - feed.report.rows_rejected
+        feed.counts.update(stock_changed=0, stock_removed=0, stock_unchanged=0)
     drop_temp(cursor, "fi_keys")
 
 
@@ -1029,7 +1105,7 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             "fi_rows",
             f"""
         SELECT v.file_no, v.warehouse_id, i.id AS item_id, (i.id IS NULL) AS is_new,
-               s.id AS stock_id,
+               s.id AS stock_id, s.qty AS old_qty,
                (s.id IS NOT NULL AND (s.qty <> v.qty OR s.cost <> v.cost)) AS stock_changed,
                v.line_code, v.part_number, v.part_number_norm, v.qty, v.cost, v.description,
                (i.id IS NOT NULL AND v.description <> ''
@@ -1072,24 +1148,26 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         cursor,
         "fi_written",
         "warehouse_id bigint, item_id bigint, stock_id bigint, kind char(1), qty integer, "
-        "cost numeric(10, 2)",
+        "cost numeric(10, 2), old_qty integer",
     )
     cursor.execute(
         """
-        INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, qty, cost)
+        INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, qty, cost, old_qty)
         SELECT warehouse_id, item_id, stock_id, CASE WHEN stock_id IS NULL THEN 'i' ELSE 'u' END,
-               qty, cost
+               qty, cost, old_qty
           FROM fi_rows WHERE stock_id IS NULL OR stock_changed
         """
     )
     with _settings(cursor, WHOLE_RUN_PARALLEL):
         listed = ", ".join(["%s"] * len(feeds))
         cursor.execute(
-            f"SELECT warehouse_id, count(*) FROM {STOCK} WHERE warehouse_id IN ({listed}) "
-            "GROUP BY warehouse_id",
+            f"SELECT warehouse_id, count(*), SUM(CASE WHEN qty > 0 THEN 1 ELSE 0 END) "
+            f"FROM {STOCK} WHERE warehouse_id IN ({listed}) GROUP BY warehouse_id",
             [f.warehouse.pk for f in feeds],
         )
-        held = dict(cursor.fetchall())
+        counted = cursor.fetchall()
+        held = {warehouse_id: rows for warehouse_id, rows, _ in counted}
+        stocked = {warehouse_id: in_stock for warehouse_id, _, in_stock in counted}
     cursor.execute("SELECT warehouse_id, count(*) FROM fi_rows WHERE stock_id IS NULL GROUP BY 1")
     new_rows = dict(cursor.fetchall())
     short = [
@@ -1101,8 +1179,8 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
     if short:
         cursor.execute(
             f"""
-            INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind)
-            SELECT s.warehouse_id, s.item_id, s.id, 'd'
+            INSERT INTO fi_written (warehouse_id, item_id, stock_id, kind, old_qty)
+            SELECT s.warehouse_id, s.item_id, s.id, 'd', s.qty
               FROM {STOCK} s
              WHERE s.warehouse_id IN ({", ".join(["%s"] * len(short))})
                AND NOT EXISTS (
@@ -1112,6 +1190,14 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
             """,
             short,
         )
+    # The guard, before the first stock row is written: per warehouse, the items in stock that
+    # this snapshot takes out of stock (no longer listed, or listed with qty 0).
+    cursor.execute(
+        "SELECT warehouse_id, count(*) FROM fi_written "
+        "WHERE old_qty > 0 AND (kind = 'd' OR qty = 0) GROUP BY warehouse_id"
+    )
+    removed = dict(cursor.fetchall())
+    _guard(feeds, {pk: (n, removed.get(pk, 0)) for pk, n in stocked.items()})
     cursor.execute("SELECT kind, count(*) FROM fi_written GROUP BY kind")
     kinds = dict(cursor.fetchall())
     if kinds.get("d"):
@@ -1137,6 +1223,15 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         )
     cursor.execute("SELECT warehouse_id, count(*) FROM fi_written GROUP BY warehouse_id")
     written = dict(cursor.fetchall())
+    # The summary per warehouse: rows new there, changed (qty, cost or a new description),
+    # removed (no longer listed); every other good row is unchanged.
+    cursor.execute("SELECT warehouse_id, kind, count(*) FROM fi_written GROUP BY 1, 2")
+    by_kind = {(warehouse_id, kind): n for warehouse_id, kind, n in cursor.fetchall()}
+    cursor.execute(
+        "SELECT warehouse_id, count(*) FROM fi_rows WHERE stock_id IS NOT NULL "
+        "AND NOT stock_changed AND description_changed GROUP BY 1"
+    )
+    described = dict(cursor.fetchall())
 
     # The items whose aggregates may move: those with a row written, and every item of a
     # warehouse that starts to count (its first feed, or back from stale). New items already
@@ -1197,8 +1292,18 @@ def _apply_changes(cursor, feeds: list[Feed], now) -> None:
         )
         per_warehouse = dict(cursor.fetchall())
     for feed in feeds:
-        feed.counts["stock_rows_written"] = written.get(feed.warehouse.pk, 0)
-        feed.counts["items_changed"] = per_warehouse.get(feed.warehouse.pk, 0)
+        pk = feed.warehouse.pk
+        feed.counts["stock_rows_written"] = written.get(pk, 0)
+        feed.counts["items_changed"] = per_warehouse.get(pk, 0)
+        feed.counts["stock_created"] = by_kind.get((pk, "i"), 0)
+        feed.counts["stock_changed"] = by_kind.get((pk, "u"), 0) + described.get(pk, 0)
+        feed.counts["stock_removed"] = by_kind.get((pk, "d"), 0)
+        feed.counts["stock_unchanged"] = (
+            feed.report.rows_read
+            - feed.report.rows_rejected
+            - feed.counts["stock_created"]
+            - feed.counts["stock_changed"]
+        )
     drop_temp(
         cursor, "fi_rows", "fi_keys", "fi_new", "fi_written", "fi_touched", "fi_changed",
         "fi_item_changed",
@@ -1251,7 +1356,7 @@ def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
             finish_report(feed)
         if good:
             started = time.monotonic()
-            apply(cursor, good, now)
+            good = _apply_guarded(cursor, good, now)
             for feed in good:
                 feed.counts["apply_seconds"] = time.monotonic() - started
         cursor.execute("DROP VIEW IF EXISTS fi_all")

@@ -143,6 +143,9 @@ class FeedImport(models.Model):
         RUNNING = "running", "Running"
         APPLIED = "applied", "Applied"
         REJECTED = "rejected", "Rejected whole"
+        # Read and checked, but applying it would have cost stock (inventory/feed_guards.py):
+        # the warehouse keeps its last good snapshot.
+        REFUSED = "refused", "Refused, not applied"
         FAILED = "failed", "Failed"
 
     # The rejected rows kept for the report; the count covers them all.
@@ -168,6 +171,21 @@ class FeedImport(models.Model):
     stock_rows_written = models.IntegerField(default=0)
     items_created = models.IntegerField(default=0)
     items_changed = models.IntegerField(default=0)
+    # The summary at the warehouse: its rows new, changed (qty, cost or description), removed
+    # (no longer listed) and unchanged; new + changed + unchanged = rows read - rows rejected.
+    stock_created = models.IntegerField("items new here", default=0)
+    stock_changed = models.IntegerField("items changed", default=0)
+    stock_removed = models.IntegerField("items removed", default=0)
+    stock_unchanged = models.IntegerField("items unchanged", default=0)
+    # Emptying a warehouse, or removing most of its stock, on purpose: who chose it.
+    allow_empty = models.BooleanField(
+        "allowed to empty the warehouse",
+        default=False,
+        help_text="The feed may remove most or all of the warehouse's stock.",
+    )
+    allow_empty_by = models.CharField("allowed by", max_length=200, blank=True)
+    # Why the guard refused it (feed_guards.FeedDecision.code); the sentence is in `error`.
+    refusal = models.CharField(max_length=30, blank=True)
     error = models.TextField(blank=True)
     rejected_rows = models.JSONField(default=list, blank=True)
     content_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
@@ -191,7 +209,7 @@ class FeedImport(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        if self.status in (self.Status.APPLIED, self.Status.REJECTED):
+        if self.status in (self.Status.APPLIED, self.Status.REJECTED, self.Status.REFUSED):
             return 100
         if not self.bytes_total:
             return 0

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory import loader
+from inventory.errors import WarehouseUnknownError
 from inventory.models import FeedImport, Stock, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,27 @@ def progress_cache_key(feed_import_id: int) -> str:
 
 
 def feed_import_create(
-    *, file_name: str, warehouse_code: str = "", created_by=None, file=None, bytes_total: int = 0
+    *,
+    file_name: str,
+    warehouse_code: str = "",
+    created_by=None,
+    file=None,
+    bytes_total: int = 0,
+    allow_empty: bool = False,
+    allow_empty_by: str = "",
 ) -> FeedImport:
+    """A FeedImport waiting to run. `allow_empty` lets it empty its warehouse or remove most of
+    it (feed_guards); `allow_empty_by` says who chose that, and is required with it."""
+    if allow_empty and not allow_empty_by:
+        raise ValueError("allow_empty needs allow_empty_by: who chose to let the feed empty it")
     return FeedImport.objects.create(
         file_name=file_name[:255],
         warehouse_code=warehouse_code,
         created_by=created_by,
         file=file,
         bytes_total=bytes_total,
+        allow_empty=allow_empty,
+        allow_empty_by=allow_empty_by[:200] if allow_empty else "",
     )
 
 
@@ -86,15 +100,22 @@ def feed_import_run(
     fileobj,
     on_progress: Callable[[int], None] | None = None,
     force: bool = False,
+    create_warehouses: bool = True,
 ) -> FeedImport:
     """Apply one warehouse's feed as its whole new snapshot, or nothing of it.
 
     Rows with a bad value are reported with their line numbers and the rest is applied; a file
-    that is not a feed (empty, binary, wrong header, not UTF-8) is rejected whole. A file that
-    is byte for byte the warehouse's last applied feed only renews the feed's date, unless
-    `force` asks for the full comparison.
+    that is not a feed (empty, binary, wrong header, an encoding we do not read) is rejected
+    whole, and one that would cost stock (too many bad rows, no rows, most of the warehouse
+    gone: inventory/feed_guards.py) is refused. A file that is byte for byte the warehouse's
+    last applied feed only renews the feed's date, unless `force` asks for the full comparison.
     """
-    return feed_imports_run([(feed_import, fileobj)], on_progress=on_progress, force=force)[0]
+    return feed_imports_run(
+        [(feed_import, fileobj)],
+        on_progress=on_progress,
+        force=force,
+        create_warehouses=create_warehouses,
+    )[0]
 
 
 def feed_imports_run(
@@ -102,13 +123,16 @@ def feed_imports_run(
     *,
     on_progress: Callable[[int], None] | None = None,
     force: bool = False,
+    create_warehouses: bool = True,
 ) -> list[FeedImport]:
     """Apply many warehouses' feeds, each as its warehouse's whole new snapshot.
 
     The files are applied together, in one transaction (see `inventory.loader`): every file's
-    snapshot is applied, or, if the database fails half-way, none; a file rejected whole or
-    with bad rows does not hold the others back. Two files for the same warehouse are applied
-    one after the other, in the order given. Returns the FeedImports, in the same order.
+    snapshot is applied, or, if the database fails half-way, none, and then each file is tried
+    again alone, so that one file the database cannot take fails alone; a file rejected whole,
+    refused or with bad rows does not hold the others back. Two files for the same warehouse are
+    applied one after the other, in the order given. Without `create_warehouses` a file for an
+    unknown warehouse code is rejected. Returns the FeedImports, in the same order.
     """
     pending: list[loader.Feed] = []
     for feed_import, fileobj in files:
@@ -120,7 +144,7 @@ def feed_imports_run(
         if same is not None:
             _feed_import_unchanged(feed_import, same)
         else:
-            pending.append(_feed(feed_import, fileobj, on_progress))
+            pending.append(_feed(feed_import, fileobj, on_progress, create_warehouses))
 
     while pending:
         run, seen = [], set()
@@ -134,7 +158,9 @@ def feed_imports_run(
     return [feed_import for feed_import, _ in files]
 
 
-def _feed(feed_import: FeedImport, fileobj, on_progress) -> loader.Feed:
+def _feed(
+    feed_import: FeedImport, fileobj, on_progress, create_warehouses: bool = True
+) -> loader.Feed:
     """A file of a run, with its progress published for the admin page as it is read."""
     key = progress_cache_key(feed_import.pk)
     read = {"bytes": 0, "published": 0}
@@ -154,21 +180,51 @@ def _feed(feed_import: FeedImport, fileobj, on_progress) -> loader.Feed:
             on_progress(-read["bytes"])
         read["bytes"] = read["published"] = 0
 
+    try:
+        start = fileobj.tell()
+    except (AttributeError, OSError):
+        start = None
     return loader.Feed(
         feed_import=feed_import,
         fileobj=fileobj,
         count_bytes=count_bytes,
         rewind_bytes=rewind_bytes,
+        may_create_warehouse=create_warehouses,
+        start=start,
     )
 
 
 # What a run writes into each of its FeedImports when it ends.
 _REPORT_FIELDS = [
-    "status", "error", "warehouse", "finished_at", "bytes_read", "rows_read", "rows_rejected",
-    "rejected_rows", "stock_rows_written", "items_created", "items_changed",
+    "status", "error", "refusal", "warehouse", "finished_at", "bytes_read", "rows_read",
+    "rows_rejected", "rejected_rows", "stock_rows_written", "items_created", "items_changed",
+    "stock_created", "stock_changed", "stock_removed", "stock_unchanged",
+]  # fmt: skip
+_COUNTS = [
+    "stock_rows_written", "items_created", "items_changed", "stock_created", "stock_changed",
+    "stock_removed", "stock_unchanged",
 ]  # fmt: skip
 # FeedImports updated per statement: each brings its rejected rows (up to a thousand) along.
 REPORT_BATCH = 50
+
+
+def _again(feed: loader.Feed) -> loader.Feed | None:
+    """The same file, rewound, for a run of its own; None if it cannot be read again."""
+    if feed.start is None:
+        return None
+    try:
+        feed.fileobj.seek(feed.start)
+    except (AttributeError, OSError, ValueError):
+        return None
+    feed.rewind_bytes()
+    return loader.Feed(
+        feed_import=feed.feed_import,
+        fileobj=feed.fileobj,
+        count_bytes=feed.count_bytes,
+        rewind_bytes=feed.rewind_bytes,
+        may_create_warehouse=feed.may_create_warehouse,
+        start=feed.start,
+    )
 
 
 def _run(feeds: list[loader.Feed]) -> None:
@@ -183,10 +239,24 @@ def _run(feeds: list[loader.Feed]) -> None:
         for feed in feeds:
             cache.delete(progress_cache_key(feed.feed_import.pk))
 
+    if failure and len(feeds) > 1:
+        # Nothing of the run was applied. One file the database cannot take must not cost the
+        # others their import: each is tried again alone, and only the culprit fails.
+        alone = [_again(feed) for feed in feeds]
+        if all(alone):
+            for feed in alone:
+                _run([feed])
+            return
+
     changed = False
     for feed in feeds:
         feed_import, report = feed.feed_import, feed.report
-        if feed.error:
+        feed_import.refusal = ""
+        if feed.refused:
+            feed_import.status = FeedImport.Status.REFUSED
+            feed_import.refusal = feed.refused
+            feed_import.error = feed.error
+        elif feed.error:
             feed_import.status = FeedImport.Status.REJECTED
             feed_import.error = feed.error
         elif failure:
@@ -196,14 +266,22 @@ def _run(feeds: list[loader.Feed]) -> None:
             feed_import.status = FeedImport.Status.APPLIED
         applied = feed_import.status == FeedImport.Status.APPLIED
         counts = feed.counts if applied else {}
-        feed_import.warehouse = feed.warehouse if applied else None
+        refused = feed_import.status == FeedImport.Status.REFUSED
+        feed_import.warehouse = feed.warehouse if applied or refused else None
         feed_import.finished_at = timezone.now()
         feed_import.rows_read = report.rows_read
         feed_import.rows_rejected = report.rows_rejected
         feed_import.rejected_rows = [[line, reason] for line, reason in report.rejected]
-        feed_import.stock_rows_written = counts.get("stock_rows_written", 0)
-        feed_import.items_created = counts.get("items_created", 0)
-        feed_import.items_changed = counts.get("items_changed", 0)
+        for name in _COUNTS:
+            setattr(feed_import, name, counts.get(name, 0))
+        if refused:
+            logger.warning(
+                "Feed %s for %s refused (%s): %s",
+                feed_import.file_name,
+                feed_import.warehouse_code,
+                feed.refused,
+                feed.error,
+            )
         changed = changed or bool(feed_import.items_changed or feed_import.items_created)
     # One statement for the run's reports, not one per file (a quarter of a millisecond each, but
     # a first load has hundreds).
@@ -233,6 +311,7 @@ def _feed_import_unchanged(feed_import: FeedImport, same: FeedImport) -> FeedImp
         feed_import.rows_read = same.rows_read
         feed_import.rows_rejected = same.rows_rejected
         feed_import.rejected_rows = same.rejected_rows
+        feed_import.stock_unchanged = same.rows_read - same.rows_rejected
         feed_import.save()
     return feed_import
 
@@ -317,15 +396,40 @@ def warehouse_set_active(*, warehouse: Warehouse, is_active: bool) -> Warehouse:
     return warehouse
 
 
-def feed_import_upload(*, uploaded_file, warehouse_code: str = "", user=None) -> FeedImport:
-    """Keep an uploaded feed under a name we make, and queue its import after commit."""
+def feed_upload_warehouse_code(*, file_name: str, warehouse_code: str = "") -> str:
+    """The warehouse an uploaded feed is for: the code given, or the file's name (WH001.csv)."""
+    name = file_name.replace("\\", "/").rsplit("/", 1)[-1]
+    return (warehouse_code or name.rsplit(".", 1)[0]).strip()
+
+
+def feed_import_upload(
+    *, uploaded_file, warehouse_code: str = "", user=None, allow_empty: bool = False
+) -> FeedImport:
+    """Keep an uploaded feed under a name we make, and queue its import after commit.
+
+    The warehouse must exist: a typo in a code must not create one (adding a warehouse is its
+    own step, warehouse_register). `allow_empty` lets the feed empty it, recorded as `user`'s
+    choice."""
     from inventory.tasks import feed_import_task
 
     name = uploaded_file.name.replace("\\", "/").rsplit("/", 1)[-1]
-    code = warehouse_code or name.rsplit(".", 1)[0]
+    code = feed_upload_warehouse_code(file_name=name, warehouse_code=warehouse_code)
+    if not Warehouse.objects.filter(code=code.upper()).exists():
+        raise WarehouseUnknownError(
+            f"There is no warehouse {code.upper()!r}: check the code, or add the warehouse first "
+            "(Warehouses, Add)."
+        )
+    who = ""
+    if allow_empty:
+        who = f"{user.get_username()} (admin upload)" if user is not None else "admin upload"
     with transaction.atomic():
         feed_import = feed_import_create(
-            file_name=name, warehouse_code=code, created_by=user, bytes_total=uploaded_file.size
+            file_name=name,
+            warehouse_code=code,
+            created_by=user,
+            bytes_total=uploaded_file.size,
+            allow_empty=allow_empty,
+            allow_empty_by=who,
         )
         feed_import.file.save(f"feed-{feed_import.pk}-{uuid.uuid4().hex}.csv", uploaded_file)
         transaction.on_commit(lambda: feed_import_task.delay(feed_import.pk))

@@ -19,7 +19,8 @@ def feed_import_task(feed_import_id: int) -> None:
         feed_import.status = FeedImport.Status.RUNNING
         feed_import.save(update_fields=["status"])
     with feed_import.file.open("rb") as fileobj:
-        feed_import_run(feed_import=feed_import, fileobj=fileobj)
+        # An upload names a warehouse that existed when it was sent; never create one here.
+        feed_import_run(feed_import=feed_import, fileobj=fileobj, create_warehouses=False)
 
 
 @shared_task(ignore_result=True)

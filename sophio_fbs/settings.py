@@ -517,3 +517,14 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     },
 )
 # --- end issue 11: power --------------------------------------------------------------------------
+
+# --- issue 11: feeds (items 1-6) ---------------------------------------------------------------
+# A feed replaces its warehouse's whole stock, so a bad one is refused (inventory/feed_guards.py):
+# more than this share of its rows rejected, or more than this share of the warehouse's stocked
+# items taken out of stock in one import (DESIGN.md, "Feeds are guarded").
+FBS_FEED_MAX_BAD_FRACTION = env.float("FBS_FEED_MAX_BAD_FRACTION", default=0.05)
+FBS_FEED_MAX_DROP_FRACTION = env.float("FBS_FEED_MAX_DROP_FRACTION", default=0.5)
+for _name in ("FBS_FEED_MAX_BAD_FRACTION", "FBS_FEED_MAX_DROP_FRACTION"):
+    if not 0 <= globals()[_name] <= 1:
+        raise ImproperlyConfigured(f"{_name} is a share of rows or items: between 0 and 1.")
+# --- end issue 11: feeds -------------------------------------------------------------------------

@@ -85,9 +85,13 @@ def make_api_key(user: User, raw: str = "fbs_test-key-0123456789") -> tuple[ApiK
     return key, raw
 
 
-def import_feed(code: str, rows, *, header: str | None = None, force: bool = False):
+def import_feed(
+    code: str, rows, *, header: str | None = None, force: bool = False, allow_empty: bool = False
+):
     """Run a feed import of `rows` ((line_code, part, qty, cost[, description]) tuples or raw
-    CSV text) for warehouse `code` through the real service; return the FeedImport."""
+    CSV text) for warehouse `code` through the real service; return the FeedImport.
+    `allow_empty`: the feed may take most of the warehouse's stock away (feed_guards), as a
+    test that empties a warehouse on purpose says."""
     import io
 
     from inventory.services import feed_import_create, feed_import_run
@@ -104,5 +108,10 @@ def import_feed(code: str, rows, *, header: str | None = None, force: bool = Fal
             )
         lines = [header] + [",".join(str(v) for v in row) for row in rows]
         data = ("\n".join(lines) + "\n").encode()
-    feed_import = feed_import_create(file_name=f"{code}.csv", warehouse_code=code)
+    feed_import = feed_import_create(
+        file_name=f"{code}.csv",
+        warehouse_code=code,
+        allow_empty=allow_empty,
+        allow_empty_by="test" if allow_empty else "",
+    )
     return feed_import_run(feed_import=feed_import, fileobj=io.BytesIO(data), force=force)

@@ -91,7 +91,8 @@ def test_feed_import_same_file_twice_rewrites_nothing(force):
     assert list(Item.objects.order_by("pk").values_list("pk", "updated_at")) == items_before
 
 
-def test_feed_import_rejects_bad_rows_with_line_numbers_and_applies_the_rest():
+def test_feed_import_rejects_bad_rows_with_line_numbers_and_applies_the_rest(settings):
+    settings.FBS_FEED_MAX_BAD_FRACTION = 1.0  # the row checks, not the guard (its own tests)
     text = (
         "line_code,part_number,qty,cost\n"
         "ACD,GOOD-1,3,1.00\n"  # line 2
@@ -126,10 +127,18 @@ def test_feed_import_rejects_bad_rows_with_line_numbers_and_applies_the_rest():
     [
         (b"", "empty"),
         (b"   \n", "empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV text file"),
+        (b"\x00\x00\x00\x00binary\nline_code,part_number,qty,cost\n", "binary"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook (XLSX)"),
+        ("line_code,part_number,qty,cost\nACD,AB-1,3,1\n".encode("utf-16"), "UTF-16"),
         (b"sku,quantity\nAB,1\n", "header"),
         (b"line_code,part_number,qty\nACD,AB-1,3\n", "missing cost"),
-        (b"line_code,part_number,qty,cost\nACD,\xff\xfe,3,1\n", "UTF-8"),
+        (
+            "line_code,part_number,qty,cost\nACD,AB-1,3,1,日本製のブレーキパッド\n".encode(
+                "shift_jis"
+            ),
+            "not UTF-8 text: it looks like cp932",
+        ),
     ],
 )
 def test_feed_import_bad_file_is_rejected_whole_and_stock_stays(content, message):
@@ -188,7 +197,8 @@ def test_deactivated_warehouse_stock_stops_counting():
     assert item().stock_qty == 4
 
 
-def test_import_feeds_command_summary_and_exit_status(tmp_path, capsys):
+def test_import_feeds_command_summary_and_exit_status(tmp_path, capsys, settings):
+    settings.FBS_FEED_MAX_BAD_FRACTION = 0.5
     (tmp_path / "WH7.csv").write_text("line_code,part_number,qty,cost\nACD,AB-1,3,1\nACD,,1,1\n")
     (tmp_path / "WH8.csv").write_bytes(b"\x00\x01binary")
     (tmp_path / "notes.txt").write_text("not a feed, not a .csv: ignored")
@@ -198,10 +208,10 @@ def test_import_feeds_command_summary_and_exit_status(tmp_path, capsys):
 
     out, err = capsys.readouterr()
     assert exit_info.value.code == 1
-    assert "WH7.csv: applied to WH7: 2 rows read" in out
-    assert "1 rows rejected" in out
+    assert "WH7.csv: applied to WH7: 2 rows read, 1 rows rejected" in out
     assert "line 3: part number is missing" in out
     assert "WH8.csv: rejected whole" in err
+    assert "1 of 2 files not applied: WH8.csv (rejected whole)" in err
     assert item(part="AB-1").stock_qty == 3
 
 
@@ -225,6 +235,7 @@ def test_feed_upload_in_admin_queues_the_import_after_commit(
     staff = StaffFactory()
     staff.groups.add(Group.objects.get(name="Support"))
     client.force_login(staff)
+    Warehouse.objects.create(code="WH5")
     upload = io.BytesIO(b"line_code,part_number,qty,cost\nACD,AB-1,3,1\n")
     upload.name = "WH5.csv"
 
