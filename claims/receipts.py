@@ -7,7 +7,13 @@ What must stay true:
 - Images are decoded in full (verify, then load) under a pixel limit checked before decoding, so
   a small file that would inflate to gigabytes is refused without being inflated.
 - A PDF must parse with pypdf, be unencrypted, and contain no JavaScript, automatic actions,
-  launch actions or embedded files anywhere in its objects (compressed object streams included).
+  launch or other running actions, embedded files or script links anywhere in its objects
+  (compressed object streams included), names and strings compared as decoded (#xx escapes, hex,
+  octal escapes, UTF-16). An /OpenAction that only opens a page or sets the zoom is ordinary.
+- Markup and script markers are looked for only where a program reads text: image metadata
+  (JPEG comments and APPn segments, EXIF text tags, XMP, PNG text chunks), bytes after the end of
+  an image, and PDF strings and metadata. Never in compressed pixels or content streams, where
+  short markers turn up by chance. A marker in metadata refuses the receipt.
 """
 
 import hashlib
