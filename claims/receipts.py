@@ -371,7 +371,11 @@ def _check_active_content(data: bytes, kind: str) -> None:
                 "The PNG contains a second image. Send the receipt as one plain file.",
                 "receipt_polyglot",
             )
-        if end != -1 and data[end + len(PNG_END) :].strip(b"\x00"):
+        trailer = data[end + len(PNG_END) :] if end != -1 else b""
+        if trailer.strip(b"\x00"):
+            marker = find_active_bytes(trailer)
+            if marker:
+                _refuse_markup("data after the image", marker)
             _refuse(
                 "The PNG has data after the end of the image. Save it again as a plain PNG.",
                 "receipt_polyglot",
@@ -572,6 +576,9 @@ def _check_pdf(data: bytes) -> None:
     # What follows the last end-of-file marker is no part of the document: a second file.
     end = data.rfind(b"%%EOF")
     if end != -1 and data[end + 5 :].strip(b"\x00\r\n\t\x0c "):
+        marker = find_active_bytes(data[end + 5 :])
+        if marker:
+            _refuse_markup("data after the document", marker)
         _refuse(
             "The PDF has data after the end of the document. Print it to a plain PDF again.",
             "receipt_polyglot",

@@ -120,7 +120,7 @@ def test_receipt_markup_scripts_and_other_types_are_refused(data, name, says):
 @pytest.mark.parametrize(
     ("data", "name", "says"),
     [
-        (png_bytes() + HTML, "receipt.png", "after the end"),
+        (png_bytes() + HTML, "receipt.png", "script code"),
         (png_bytes() + b"%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF", "receipt.png", "PDF"),
         (png_bytes() + b"\x00\x01hidden payload", "receipt.png", "after the end"),
         (png_bytes() + png_bytes(), "receipt.png", "second image"),
@@ -128,7 +128,7 @@ def test_receipt_markup_scripts_and_other_types_are_refused(data, name, says):
         (jpeg_with_comment(b"<?php echo 1; ?>"), "receipt.jpg", "script code"),
         (jpeg_bytes() + png_bytes(), "receipt.jpg", "PNG"),
         (jpeg_bytes() + b"%PDF-1.4", "receipt.jpg", "PDF"),
-        (pdf_bytes() + b"<html><script>alert(1)</script></html>", "receipt.pdf", "after the end"),
+        (pdf_bytes() + b"<html><script>alert(1)</script></html>", "receipt.pdf", "script code"),
     ],
     ids=["png+html", "png+pdf", "png+trailer", "png+png", "png-text-chunk-script",
          "jpeg-comment-php", "jpeg+png", "jpeg+pdf", "pdf+html"],

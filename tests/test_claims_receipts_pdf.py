@@ -298,3 +298,24 @@ def test_receipt_pdf_open_action_that_does_more_than_open_is_refused(open_action
     error = refused(build(base_objects(catalog_extra=b" /OpenAction " + open_action)))
 
     assert "opened" in error.message or "JavaScript" in error.message
+
+
+def test_receipt_pdf_with_another_file_after_its_end_is_refused():
+    data = build(base_objects()) + b"PK\x03\x04" + b"\x00" * 40
+
+    with pytest.raises(ReceiptRefusedError) as caught:
+        check_receipt(data=data, name="invoice.pdf")
+    assert caught.value.code == "receipt_polyglot"
+
+
+def test_receipt_pdf_with_an_incremental_update_is_accepted():
+    # given: a second revision appended after the first %%EOF, as an editor saves it
+    first = build(base_objects())
+    first_xref = first.rindex(b"\nxref\n") + 1
+    second = first + b"6 0 obj\n<< /Producer (Xero) >>\nendobj\n"
+    xref = len(second)
+    second += b"xref\n0 1\n0000000000 65535 f \n6 1\n%010d 00000 n \n" % len(first)
+    second += b"trailer\n<< /Size 7 /Root 1 0 R /Info 6 0 R /Prev %d >>\n" % first_xref
+    second += b"startxref\n%d\n%%%%EOF\n" % xref
+
+    accepted(second)
