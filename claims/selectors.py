@@ -61,6 +61,7 @@ def claimable_lines_for_affiliate(*, affiliate) -> QuerySet[OrderLine]:
             order__affiliate=affiliate,
             status__in=eligibility.CLAIMABLE_LINE_STATUSES,
             voided_at__isnull=False,
+            compensation=OrderLine.Compensation.NONE,
         )
         .exclude(Exists(live))
         .select_related("order")

@@ -26,7 +26,13 @@ from claims.errors import (
 )
 from claims.models import CENT, Claim, ClaimMessage, PayoutBatch
 from orders import events as order_events
+from orders.errors import LineCompensatedError
 from orders.models import Order, OrderEvent, OrderLine
+from orders.services import (
+    line_compensated_message,
+    line_compensation_release,
+    line_compensation_take,
+)
 from payments.models import LedgerEntry
 from payments.services import ledger_record
 
@@ -139,6 +145,17 @@ def _line_of(order: Order, line_id) -> OrderLine:
 def _refuse_unless_claimable(line: OrderLine, order: Order) -> None:
     if eligibility.line_is_claimable(line):
         return
+    if line.compensation == OrderLine.Compensation.CLAIM:
+        live = Claim.objects.filter(line=line, status__in=Claim.LIVE).first()
+        raise ClaimExistsError(
+            f"{line.line_code} {line.part_number} already has claim {live.number} "
+            f"({live.get_status_display().lower()}).",
+            field="line",
+        )
+    if line.compensation or line.status == OrderLine.Status.SPECIAL_ORDER:
+        raise LineCompensatedError(
+            line_compensated_message(line, wanted=OrderLine.Compensation.CLAIM), field="line"
+        )
     if line.status == OrderLine.Status.CANCELLED:
         why = "it was cancelled, so it was never FBS's to fill"
     elif line.status in (OrderLine.Status.FULFILLED, OrderLine.Status.SHIPPED):
@@ -229,6 +246,8 @@ def claim_file(
                 claim.receipt_content_type = checked.content_type
                 claim.receipt_size = checked.size
             claim.save()
+            # The last guard: of a claim and a special order asked at once, one takes the line.
+            line_compensation_take(line=line, kind=OrderLine.Compensation.CLAIM)
             order_events.record(
                 order,
                 "claim_filed",
@@ -365,6 +384,9 @@ def claim_deny(*, claim_id: int, user, reason: str, now=None) -> Claim:
         claim = _lock_claim(claim_id)
         _refuse_unless_undecided(claim)
         _move(claim, Status.DENIED, decision_note=reason, decided_by=user, decided_at=now)
+        # Denied: the claim made nothing good, so the line may be claimed again or wait as a
+        # special order.
+        line_compensation_release(line_id=claim.line_id, kind=OrderLine.Compensation.CLAIM)
         order_events.record(
             claim.order,
             "claim_denied",
