@@ -39,3 +39,9 @@ class ClaimDecisionError(DomainError):
     """A reviewer's decision that is not valid as given (amount, missing reason)."""
 
     code = "claim_decision"
+
+
+class ClaimPayoutChangedError(NotAllowedError):
+    """A claim of the payout confirmation changed between showing it and confirming it."""
+
+    code = "payout_changed"

@@ -89,6 +89,8 @@ class RequestInfoForm(forms.Form):
 
 
 class PayoutForm(forms.Form):
+    # The fingerprint of the claims the confirmation page showed (selectors.payout_fingerprint).
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
     note = forms.CharField(
         label="Payout reference (optional)",
         required=False,

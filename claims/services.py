@@ -21,6 +21,7 @@ from claims.errors import (
     ClaimDecisionError,
     ClaimExistsError,
     ClaimLineNotClaimableError,
+    ClaimPayoutChangedError,
     ClaimRefusedError,
     ClaimStatusError,
 )
@@ -496,16 +497,27 @@ def claim_reply(
 
 
 def claims_mark_paid(
-    *, claim_ids, user, note: str = "", now=None
+    *, claim_ids, user, note: str = "", fingerprint: str | None = None, now=None
 ) -> tuple[PayoutBatch | None, list[Claim]]:
     """Approved claims among `claim_ids` become paid, together, in one payout batch. Returns the
-    batch (None when none was approved) and the claims left as they were."""
+    batch (None when none was approved) and the claims left as they were.
+
+    Given the `fingerprint` of the confirmation that was shown (selectors.payout_preview), pays
+    only if the claims are still exactly as shown, under their row locks; otherwise refuses
+    with ClaimPayoutChangedError and pays nothing."""
+    from claims.selectors import payout_fingerprint
+
     now = now or timezone.now()
     with transaction.atomic():
         # Locked in primary-key order, like every multi-row lock here: no deadlocks.
         claims = list(
             Claim.objects.select_for_update().filter(pk__in=list(claim_ids)).order_by("pk")
         )
+        if fingerprint is not None and payout_fingerprint(claims) != fingerprint:
+            raise ClaimPayoutChangedError(
+                "Some of these claims changed after the confirmation was shown (approved, paid "
+                "or changed meanwhile): nothing was paid. Check the list again and confirm."
+            )
         approved = [c for c in claims if c.status == Status.APPROVED]
         skipped = [c for c in claims if c.status != Status.APPROVED]
         if not approved:
