@@ -139,11 +139,19 @@ class FiledRangeFilter(admin.ListFilter):
 
 class ClaimMessageInline(admin.TabularInline):
     model = ClaimMessage
-    fields = ("created_at", "from_staff", "author", "body")
+    fields = ("created_at", "from_staff", "author", "body", "receipt_link")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = "messages"
+
+    @admin.display(description="receipt")
+    def receipt_link(self, obj):
+        # A download through the same checked view as the claim's receipt, never a storage URL.
+        if not obj.receipt:
+            return "—"
+        url = reverse("claims:message-receipt", args=[obj.claim_id, obj.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, obj.receipt_name, obj.receipt_size)
 
     def has_add_permission(self, request, obj=None):
         return False

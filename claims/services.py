@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from affiliates.models import Affiliate
@@ -430,11 +431,23 @@ def claim_request_info(*, claim_id: int, user, message: str, now=None) -> Claim:
     return claim
 
 
+def _same_receipt_elsewhere(sha256: str, *, claim: Claim) -> Claim | None:
+    """The earliest other claim that was sent this same file, at filing or with an answer."""
+    return (
+        Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
+        .exclude(pk=claim.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
 def claim_reply(
     *, affiliate: Affiliate, claim_id: int, user, body: str, receipt=None, now=None
 ) -> Claim:
-    """The affiliate writes on its claim (and may attach the receipt it did not have at filing).
-    An answer to a request for information sends the claim back to review."""
+    """The affiliate writes on its claim, and may attach a receipt: the one it did not have at
+    filing, or, answering a request for information, a new one (a clearer scan, the right
+    invoice). Either is checked like a receipt sent at filing. An answer to a request for
+    information sends the claim back to review."""
     now = now or timezone.now()
     body = _clean_message(body, "body")
     checked = receipts.check_upload(receipt) if receipt is not None else None
@@ -452,41 +465,42 @@ def claim_reply(
                     f"{claim.number} is {claim.get_status_display().lower()}: "
                     "it takes no more messages."
                 )
-            fields = []
-            if checked is not None:
-                if claim.receipt:
-                    raise ClaimRefusedError(
-                        f"{claim.number} already has its receipt.", field="receipt"
-                    )
-                claim.receipt.save(
-                    f"receipt.{checked.extension}", ContentFile(checked.data), save=False
-                )
-                stored_name = claim.receipt.name
-                claim.receipt_name = checked.name
-                claim.receipt_sha256 = checked.sha256
-                claim.receipt_content_type = checked.content_type
-                claim.receipt_size = checked.size
-                claim.duplicate_of = (
-                    Claim.objects.filter(receipt_sha256=checked.sha256)
-                    .exclude(pk=claim.pk)
-                    .order_by("pk")
-                    .first()
-                )
-                fields = [
-                    "receipt",
-                    "receipt_name",
-                    "receipt_sha256",
-                    "receipt_content_type",
-                    "receipt_size",
-                    "duplicate_of",
-                ]
-                claim.save(update_fields=fields)
-                body += f"\n\n(Receipt attached: {checked.name})"
-            if claim.status == Status.NEEDS_INFO:
-                _move(claim, Status.IN_REVIEW)
-            ClaimMessage.objects.create(
+            message = ClaimMessage(
                 claim=claim, author=user, from_staff=False, body=body, created_at=now
             )
+            if checked is not None:
+                duplicate_of = _same_receipt_elsewhere(checked.sha256, claim=claim)
+                if not claim.receipt:
+                    # The receipt the claim was filed without: it becomes the claim's receipt.
+                    holder = claim
+                elif claim.status == Status.NEEDS_INFO:
+                    # A new receipt with the answer: kept on the message, the first one stays.
+                    holder = message
+                else:
+                    raise ClaimRefusedError(
+                        f"{claim.number} already has its receipt. You can send a new one when "
+                        "the reviewer asks for more information.",
+                        field="receipt",
+                    )
+                holder.receipt.save(
+                    f"receipt.{checked.extension}", ContentFile(checked.data), save=False
+                )
+                stored_name = holder.receipt.name
+                holder.receipt_name = checked.name
+                holder.receipt_sha256 = checked.sha256
+                holder.receipt_content_type = checked.content_type
+                holder.receipt_size = checked.size
+                fields = ["duplicate_of"]
+                if holder is claim:
+                    fields += ["receipt", "receipt_name", "receipt_sha256",
+                               "receipt_content_type", "receipt_size"]  # fmt: skip
+                if duplicate_of is not None and claim.duplicate_of_id is None:
+                    claim.duplicate_of = duplicate_of
+                claim.save(update_fields=fields)
+                message.body += f"\n\n(Receipt attached: {checked.name})"
+            if claim.status == Status.NEEDS_INFO:
+                _move(claim, Status.IN_REVIEW)
+            message.save()
     except BaseException:
         _delete_stored(stored_name)
         raise
