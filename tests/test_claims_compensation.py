@@ -363,3 +363,18 @@ def test_admin_special_order_of_a_claimed_line_shows_why(client):
     assert "Now special orders:" in text
     assert compensation_of(line) == Compensation.CLAIM
     assert compensation_of(free_line) == Compensation.SPECIAL_ORDER
+
+
+@pytest.mark.django_db
+def test_a_special_order_voided_again_after_its_reversal_frees_the_line():
+    # given: a special order restocked (refund reversed, line open again), then voided again
+    user, order, line = voided_line()
+    special_order(user, line)
+    assert order_services.special_orders_restock() == [line.pk]
+    line.refresh_from_db()
+    assert (line.status, line.compensation) == ("open", Compensation.SPECIAL_ORDER)
+    order_services.order_line_void(line=line, order=Order.objects.get(pk=order.pk))
+
+    # then: refunded again, nothing made it good: it may be claimed
+    assert compensation_of(line) == Compensation.NONE
+    assert file_claim(user, OrderLine.objects.get(pk=line.pk)).status == Claim.Status.APPROVED
