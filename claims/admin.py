@@ -22,7 +22,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from claims import exports, selectors, services
-from claims.errors import ClaimStatusError
+from claims.errors import ClaimPayoutChangedError, ClaimStatusError
 from claims.forms import ApproveForm, DenyForm, PayoutForm, RequestInfoForm
 from claims.models import Claim, ClaimMessage, PayoutBatch
 from claims.resources import ClaimResource
@@ -139,11 +139,19 @@ class FiledRangeFilter(admin.ListFilter):
 
 class ClaimMessageInline(admin.TabularInline):
     model = ClaimMessage
-    fields = ("created_at", "from_staff", "author", "body")
+    fields = ("created_at", "from_staff", "author", "body", "receipt_link")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = "messages"
+
+    @admin.display(description="receipt")
+    def receipt_link(self, obj):
+        # A download through the same checked view as the claim's receipt, never a storage URL.
+        if not obj.receipt:
+            return "—"
+        url = reverse("claims:message-receipt", args=[obj.claim_id, obj.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, obj.receipt_name, obj.receipt_size)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -520,35 +528,58 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark paid in one payout batch…", permissions=["pay"])
     def mark_paid(self, request, queryset):
-        def apply(request, claims, form):
-            batch, skipped = services.claims_mark_paid(
-                claim_ids=[c.pk for c in claims], user=request.user, note=form.cleaned_data["note"]
-            )
-            if batch is not None:
-                self.message_user(
-                    request,
-                    f"Payout batch {batch.pk}: {batch.claim_count} claim(s), ${batch.total}, "
-                    "marked paid.",
-                    messages.SUCCESS,
-                )
-            if skipped:
-                self.message_user(
-                    request,
-                    "Not approved, so not paid: " + ", ".join(c.number for c in skipped) + ".",
-                    messages.WARNING,
-                )
-            return True
-
-        return self._decision_page(
-            request,
-            queryset.filter(status=Status.APPROVED) if "apply" not in request.POST else queryset,
-            action="mark_paid",
-            form_class=PayoutForm,
-            title="Mark paid in one payout batch",
-            intro="Only approved claims are paid; their credits were booked when they were "
-            "approved.",
-            apply=apply,
-        )
+        """A confirmation page that shows exactly what would be paid (the approved claims at
+        their approved amounts, counted and totalled per affiliate) and carries the fingerprint
+        of that set; confirming pays that set, or, if any claim changed meanwhile, nothing: the
+        page is shown again as it is now."""
+        ids = list(queryset.values_list("pk", flat=True))
+        problem, note = "", ""
+        if "apply" in request.POST:
+            form = PayoutForm(request.POST)
+            note = request.POST.get("note", "")
+            if not form.is_valid():
+                problem = " ".join(e for errors in form.errors.values() for e in errors)
+            else:
+                try:
+                    batch, skipped = services.claims_mark_paid(
+                        claim_ids=ids,
+                        user=request.user,
+                        note=form.cleaned_data["note"],
+                        fingerprint=form.cleaned_data["fingerprint"],
+                    )
+                except ClaimPayoutChangedError as exc:
+                    problem = exc.message  # and the page again, as the claims are now
+                else:
+                    if batch is not None:
+                        self.message_user(
+                            request,
+                            f"Payout batch {batch.pk}: {batch.claim_count} claim(s), "
+                            f"${batch.total}, marked paid.",
+                            messages.SUCCESS,
+                        )
+                    if skipped:
+                        self.message_user(
+                            request,
+                            "Not approved, so not paid: "
+                            + ", ".join(c.number for c in skipped)
+                            + ".",
+                            messages.WARNING,
+                        )
+                    return None
+        preview = selectors.payout_preview(claim_ids=ids)
+        form = PayoutForm(initial={"note": note, "fingerprint": preview.fingerprint})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Mark paid in one payout batch",
+            "preview": preview,
+            "problem": problem,
+            "form": form,
+            "selected": ids,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/claims/claim/payout_confirm.html", context)
 
     # --- Finance: streamed export and the monthly summary -----------------------------------
 

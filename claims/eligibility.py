@@ -15,8 +15,9 @@ from orders.models import Order, OrderLine
 
 # Min stock 3 or more when the order was placed (support article).
 AUTO_APPROVE_MIN_STOCK = 3
-# A line FBS voided: voided and refunded, or turned into a special order after the void.
-CLAIMABLE_LINE_STATUSES = (OrderLine.Status.VOIDED, OrderLine.Status.SPECIAL_ORDER)
+# A line FBS voided and refunded. A special order is the other way to make a voided line good
+# (its refund reversed, the part shipped): a line is compensated once, so it is not claimable.
+CLAIMABLE_LINE_STATUSES = (OrderLine.Status.VOIDED,)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ class Reason:
 
 
 def line_is_claimable(line: OrderLine) -> bool:
-    return line.status in CLAIMABLE_LINE_STATUSES and line.voided_at is not None
+    return (
+        line.status in CLAIMABLE_LINE_STATUSES
+        and line.voided_at is not None
+        and line.compensation == OrderLine.Compensation.NONE
+    )
 
 
 def unmet_conditions(

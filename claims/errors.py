@@ -1,3 +1,4 @@
+from orders.errors import LineCompensatedError
 from sophio_fbs.errors import DomainError, NotAllowedError
 
 
@@ -22,8 +23,8 @@ class ClaimLineNotClaimableError(ClaimRefusedError):
     code = "line_not_claimable"
 
 
-class ClaimExistsError(NotAllowedError):
-    """The line already has a claim in review, approved or paid."""
+class ClaimExistsError(LineCompensatedError):
+    """The line already has a claim in review, approved or paid: it is compensated by it."""
 
     code = "claim_exists"
 
@@ -38,3 +39,9 @@ class ClaimDecisionError(DomainError):
     """A reviewer's decision that is not valid as given (amount, missing reason)."""
 
     code = "claim_decision"
+
+
+class ClaimPayoutChangedError(NotAllowedError):
+    """A claim of the payout confirmation changed between showing it and confirming it."""
+
+    code = "payout_changed"

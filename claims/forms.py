@@ -52,6 +52,17 @@ class ClaimReplyForm(forms.Form):
         help_text="Attach the receipt here if the claim was filed without one.",
     )
 
+    def __init__(self, *args, has_receipt: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if has_receipt:
+            # Answering "needs information": a new receipt may come with the answer.
+            self.fields["receipt"].label = "New receipt (optional)"
+            self.fields["receipt"].help_text = (
+                "If the reviewer asked for another receipt, attach it here: a PDF, JPEG or PNG "
+                f"of at most {MAX_RECEIPT_BYTES // 1024 // 1024} MB, checked like the first, "
+                "which stays on the claim."
+            )
+
 
 # --- Admin decisions (the intermediate pages of the actions) ----------------------------------
 
@@ -89,6 +100,8 @@ class RequestInfoForm(forms.Form):
 
 
 class PayoutForm(forms.Form):
+    # The fingerprint of the claims the confirmation page showed (selectors.payout_fingerprint).
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
     note = forms.CharField(
         label="Payout reference (optional)",
         required=False,

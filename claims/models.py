@@ -177,12 +177,24 @@ class ClaimMessage(models.Model):
     from_staff = models.BooleanField(default=False)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # A new receipt the affiliate sent with an answer to "needs information": checked like the
+    # receipt sent at filing (claims.receipts), kept in the same private storage, served only to
+    # the claim's affiliate and to staff (claims.views). The claim keeps the first one as well.
+    receipt = models.FileField(upload_to=receipt_upload_to, max_length=200, blank=True)
+    receipt_name = models.CharField(max_length=255, blank=True)
+    receipt_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    receipt_content_type = models.CharField(max_length=50, blank=True)
+    receipt_size = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at", "id"]
 
     def __str__(self):
         return f"{self.claim}: {self.body[:40]}"
+
+    @property
+    def receipt_extension(self) -> str:
+        return self.receipt.name.rsplit(".", 1)[-1] if self.receipt else ""
 
 
 class PayoutBatch(models.Model):

@@ -61,6 +61,7 @@ def claimable_lines_for_affiliate(*, affiliate) -> QuerySet[OrderLine]:
             order__affiliate=affiliate,
             status__in=eligibility.CLAIMABLE_LINE_STATUSES,
             voided_at__isnull=False,
+            compensation=OrderLine.Compensation.NONE,
         )
         .exclude(Exists(live))
         .select_related("order")
@@ -185,3 +186,71 @@ def claims_monthly_summary(*, claims: QuerySet[Claim] | None = None, now=None) -
             )
         )
     return result
+
+
+# --- Payouts ----------------------------------------------------------------------------------
+
+
+def payout_fingerprint(claims) -> str:
+    """What a payout confirmation was shown, in 16 hex digits: every selected claim's id, status
+    and approved amount. A claim approved, paid or changed since gives another fingerprint, so
+    the payout is refused and shown again rather than paying what nobody saw."""
+    import hashlib
+
+    parts = sorted(f"{c.pk}:{c.status}:{c.approved_amount}" for c in claims)
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PayoutAffiliate:
+    affiliate: object
+    count: int
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class PayoutPreview:
+    """Exactly what marking these claims paid would pay: the approved ones, at their approved
+    amounts, per affiliate; the others are listed as not paid."""
+
+    to_pay: list
+    not_paid: list
+    by_affiliate: list
+    total: Decimal
+    fingerprint: str
+
+    @property
+    def count(self) -> int:
+        return len(self.to_pay)
+
+
+def payout_preview_of(claims) -> PayoutPreview:
+    claims = sorted(claims, key=lambda c: c.pk)
+    to_pay = [c for c in claims if c.status == Claim.Status.APPROVED]
+    groups: dict[int, list] = {}
+    for claim in to_pay:
+        groups.setdefault(claim.affiliate_id, []).append(claim)
+    by_affiliate = sorted(
+        (
+            PayoutAffiliate(
+                affiliate=group[0].affiliate,
+                count=len(group),
+                total=sum((c.approved_amount for c in group), Decimal("0.00")),
+            )
+            for group in groups.values()
+        ),
+        key=lambda row: str(row.affiliate),
+    )
+    return PayoutPreview(
+        to_pay=to_pay,
+        not_paid=[c for c in claims if c.status != Claim.Status.APPROVED],
+        by_affiliate=by_affiliate,
+        total=sum((c.approved_amount for c in to_pay), Decimal("0.00")),
+        fingerprint=payout_fingerprint(claims),
+    )
+
+
+def payout_preview(*, claim_ids) -> PayoutPreview:
+    return payout_preview_of(
+        Claim.objects.filter(pk__in=list(claim_ids)).select_related("affiliate", "order", "line")
+    )

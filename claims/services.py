@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from affiliates.models import Affiliate
@@ -21,12 +22,19 @@ from claims.errors import (
     ClaimDecisionError,
     ClaimExistsError,
     ClaimLineNotClaimableError,
+    ClaimPayoutChangedError,
     ClaimRefusedError,
     ClaimStatusError,
 )
 from claims.models import CENT, Claim, ClaimMessage, PayoutBatch
 from orders import events as order_events
+from orders.errors import LineCompensatedError
 from orders.models import Order, OrderEvent, OrderLine
+from orders.services import (
+    line_compensated_message,
+    line_compensation_release,
+    line_compensation_take,
+)
 from payments.models import LedgerEntry
 from payments.services import ledger_record
 
@@ -139,6 +147,17 @@ def _line_of(order: Order, line_id) -> OrderLine:
 def _refuse_unless_claimable(line: OrderLine, order: Order) -> None:
     if eligibility.line_is_claimable(line):
         return
+    if line.compensation == OrderLine.Compensation.CLAIM:
+        live = Claim.objects.filter(line=line, status__in=Claim.LIVE).first()
+        raise ClaimExistsError(
+            f"{line.line_code} {line.part_number} already has claim {live.number} "
+            f"({live.get_status_display().lower()}).",
+            field="line",
+        )
+    if line.compensation or line.status == OrderLine.Status.SPECIAL_ORDER:
+        raise LineCompensatedError(
+            line_compensated_message(line, wanted=OrderLine.Compensation.CLAIM), field="line"
+        )
     if line.status == OrderLine.Status.CANCELLED:
         why = "it was cancelled, so it was never FBS's to fill"
     elif line.status in (OrderLine.Status.FULFILLED, OrderLine.Status.SHIPPED):
@@ -229,6 +248,8 @@ def claim_file(
                 claim.receipt_content_type = checked.content_type
                 claim.receipt_size = checked.size
             claim.save()
+            # The last guard: of a claim and a special order asked at once, one takes the line.
+            line_compensation_take(line=line, kind=OrderLine.Compensation.CLAIM)
             order_events.record(
                 order,
                 "claim_filed",
@@ -365,6 +386,9 @@ def claim_deny(*, claim_id: int, user, reason: str, now=None) -> Claim:
         claim = _lock_claim(claim_id)
         _refuse_unless_undecided(claim)
         _move(claim, Status.DENIED, decision_note=reason, decided_by=user, decided_at=now)
+        # Denied: the claim made nothing good, so the line may be claimed again or wait as a
+        # special order.
+        line_compensation_release(line_id=claim.line_id, kind=OrderLine.Compensation.CLAIM)
         order_events.record(
             claim.order,
             "claim_denied",
@@ -407,11 +431,23 @@ def claim_request_info(*, claim_id: int, user, message: str, now=None) -> Claim:
     return claim
 
 
+def _same_receipt_elsewhere(sha256: str, *, claim: Claim) -> Claim | None:
+    """The earliest other claim that was sent this same file, at filing or with an answer."""
+    return (
+        Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
+        .exclude(pk=claim.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
 def claim_reply(
     *, affiliate: Affiliate, claim_id: int, user, body: str, receipt=None, now=None
 ) -> Claim:
-    """The affiliate writes on its claim (and may attach the receipt it did not have at filing).
-    An answer to a request for information sends the claim back to review."""
+    """The affiliate writes on its claim, and may attach a receipt: the one it did not have at
+    filing, or, answering a request for information, a new one (a clearer scan, the right
+    invoice). Either is checked like a receipt sent at filing. An answer to a request for
+    information sends the claim back to review."""
     now = now or timezone.now()
     body = _clean_message(body, "body")
     checked = receipts.check_upload(receipt) if receipt is not None else None
@@ -429,41 +465,42 @@ def claim_reply(
                     f"{claim.number} is {claim.get_status_display().lower()}: "
                     "it takes no more messages."
                 )
-            fields = []
-            if checked is not None:
-                if claim.receipt:
-                    raise ClaimRefusedError(
-                        f"{claim.number} already has its receipt.", field="receipt"
-                    )
-                claim.receipt.save(
-                    f"receipt.{checked.extension}", ContentFile(checked.data), save=False
-                )
-                stored_name = claim.receipt.name
-                claim.receipt_name = checked.name
-                claim.receipt_sha256 = checked.sha256
-                claim.receipt_content_type = checked.content_type
-                claim.receipt_size = checked.size
-                claim.duplicate_of = (
-                    Claim.objects.filter(receipt_sha256=checked.sha256)
-                    .exclude(pk=claim.pk)
-                    .order_by("pk")
-                    .first()
-                )
-                fields = [
-                    "receipt",
-                    "receipt_name",
-                    "receipt_sha256",
-                    "receipt_content_type",
-                    "receipt_size",
-                    "duplicate_of",
-                ]
-                claim.save(update_fields=fields)
-                body += f"\n\n(Receipt attached: {checked.name})"
-            if claim.status == Status.NEEDS_INFO:
-                _move(claim, Status.IN_REVIEW)
-            ClaimMessage.objects.create(
+            message = ClaimMessage(
                 claim=claim, author=user, from_staff=False, body=body, created_at=now
             )
+            if checked is not None:
+                duplicate_of = _same_receipt_elsewhere(checked.sha256, claim=claim)
+                if not claim.receipt:
+                    # The receipt the claim was filed without: it becomes the claim's receipt.
+                    holder = claim
+                elif claim.status == Status.NEEDS_INFO:
+                    # A new receipt with the answer: kept on the message, the first one stays.
+                    holder = message
+                else:
+                    raise ClaimRefusedError(
+                        f"{claim.number} already has its receipt. You can send a new one when "
+                        "the reviewer asks for more information.",
+                        field="receipt",
+                    )
+                holder.receipt.save(
+                    f"receipt.{checked.extension}", ContentFile(checked.data), save=False
+                )
+                stored_name = holder.receipt.name
+                holder.receipt_name = checked.name
+                holder.receipt_sha256 = checked.sha256
+                holder.receipt_content_type = checked.content_type
+                holder.receipt_size = checked.size
+                fields = ["duplicate_of"]
+                if holder is claim:
+                    fields += ["receipt", "receipt_name", "receipt_sha256",
+                               "receipt_content_type", "receipt_size"]  # fmt: skip
+                if duplicate_of is not None and claim.duplicate_of_id is None:
+                    claim.duplicate_of = duplicate_of
+                claim.save(update_fields=fields)
+                message.body += f"\n\n(Receipt attached: {checked.name})"
+            if claim.status == Status.NEEDS_INFO:
+                _move(claim, Status.IN_REVIEW)
+            message.save()
     except BaseException:
         _delete_stored(stored_name)
         raise
@@ -474,16 +511,27 @@ def claim_reply(
 
 
 def claims_mark_paid(
-    *, claim_ids, user, note: str = "", now=None
+    *, claim_ids, user, note: str = "", fingerprint: str | None = None, now=None
 ) -> tuple[PayoutBatch | None, list[Claim]]:
     """Approved claims among `claim_ids` become paid, together, in one payout batch. Returns the
-    batch (None when none was approved) and the claims left as they were."""
+    batch (None when none was approved) and the claims left as they were.
+
+    Given the `fingerprint` of the confirmation that was shown (selectors.payout_preview), pays
+    only if the claims are still exactly as shown, under their row locks; otherwise refuses
+    with ClaimPayoutChangedError and pays nothing."""
+    from claims.selectors import payout_fingerprint
+
     now = now or timezone.now()
     with transaction.atomic():
         # Locked in primary-key order, like every multi-row lock here: no deadlocks.
         claims = list(
             Claim.objects.select_for_update().filter(pk__in=list(claim_ids)).order_by("pk")
         )
+        if fingerprint is not None and payout_fingerprint(claims) != fingerprint:
+            raise ClaimPayoutChangedError(
+                "Some of these claims changed after the confirmation was shown (approved, paid "
+                "or changed meanwhile): nothing was paid. Check the list again and confirm."
+            )
         approved = [c for c in claims if c.status == Status.APPROVED]
         skipped = [c for c in claims if c.status != Status.APPROVED]
         if not approved:

@@ -10,4 +10,9 @@ urlpatterns = [
     path("<int:pk>/", views.ClaimDetailView.as_view(), name="detail"),
     path("<int:pk>/messages", views.ClaimReplyView.as_view(), name="reply"),
     path("<int:pk>/receipt", views.ReceiptDownloadView.as_view(), name="receipt"),
+    path(
+        "<int:pk>/messages/<int:message_id>/receipt",
+        views.MessageReceiptDownloadView.as_view(),
+        name="message-receipt",
+    ),
 ]

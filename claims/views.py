@@ -182,9 +182,10 @@ class ClaimDetailView(ClaimMixin, View):
     template_name = "claims/claim_detail.html"
 
     def render_page(self, request, claim, reply_form=None, status=200):
+        reply_form = reply_form or ClaimReplyForm(has_receipt=bool(claim.receipt))
         context = {
             "claim": claim,
-            "reply_form": reply_form or ClaimReplyForm(),
+            "reply_form": reply_form,
             "claim_messages": list(claim.messages.all()),
             "overdue": claim.is_overdue(),
             "limit": settings.FBS_CLAIM_AUTO_APPROVE_LIMIT,
@@ -203,7 +204,7 @@ class ClaimReplyView(ClaimDetailView):
         if request_too_large(request):
             messages.error(request, _too_large_message())
             return redirect("claims:detail", claim.pk)
-        form = ClaimReplyForm(request.POST, request.FILES)
+        form = ClaimReplyForm(request.POST, request.FILES, has_receipt=bool(claim.receipt))
         if form.is_valid():
             try:
                 services.claim_reply(
@@ -232,7 +233,7 @@ class ReceiptDownloadView(LoginRequiredMixin, View):
     everyone else. Always a download with the type found at upload, never shown inline: a
     receipt is untrusted content even after its checks."""
 
-    def get(self, request, pk):
+    def visible_claim(self, request, pk) -> Claim:
         user = request.user
         claims = Claim.objects.all()
         if user.is_staff:
@@ -243,19 +244,41 @@ class ReceiptDownloadView(LoginRequiredMixin, View):
         else:
             raise Http404("No such receipt.")
         claim = claims.filter(pk=pk).first()
-        if claim is None or not claim.receipt:
+        if claim is None:
             raise Http404("No such receipt.")
-        try:
-            handle = claim.receipt.open("rb")
-        except FileNotFoundError as exc:
-            raise Http404("The receipt file is missing.") from exc
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"{claim.number}-receipt.{claim.receipt_extension}",
-            content_type=claim.receipt_content_type or "application/octet-stream",
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return claim
+
+    def get(self, request, pk):
+        claim = self.visible_claim(request, pk)
+        return _receipt_response(claim, f"{claim.number}-receipt")
+
+
+class MessageReceiptDownloadView(ReceiptDownloadView):
+    """A receipt sent with an answer: the same people, the same download."""
+
+    def get(self, request, pk, message_id):
+        claim = self.visible_claim(request, pk)
+        message = claim.messages.filter(pk=message_id).first()
+        if message is None:
+            raise Http404("No such receipt.")
+        return _receipt_response(message, f"{claim.number}-receipt-{message.pk}")
+
+
+def _receipt_response(holder, name: str) -> FileResponse:
+    """`holder` is a claim or a message with its receipt fields."""
+    if not holder.receipt:
+        raise Http404("No such receipt.")
+    try:
+        handle = holder.receipt.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The receipt file is missing.") from exc
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"{name}.{holder.receipt_extension}",
+        content_type=holder.receipt_content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

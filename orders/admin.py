@@ -12,6 +12,7 @@ from django.db.models import Count
 from orders import services
 from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
 from payments.models import LedgerEntry
+from sophio_fbs.errors import DomainError
 
 # Our number as Support reads it off a ticket: "FBS-0000042", "fbs42" or "42".
 _OUR_NUMBER = re.compile(r"^\s*(?:FBS-?)?0*(\d{1,12})\s*$", re.IGNORECASE)
@@ -41,6 +42,7 @@ class OrderLineInline(ReadOnlyInline):
         "unit_price",
         "line_total",
         "status",
+        "compensation",
         "warehouse",
         "second_sourced",
         "extra_cost",
@@ -264,6 +266,7 @@ class OrderLineAdmin(ReadOnlyAdmin):
         "__str__",
         "order",
         "status",
+        "compensation",
         "warehouse",
         "second_sourced",
         "extra_cost",
@@ -276,6 +279,30 @@ class OrderLineAdmin(ReadOnlyAdmin):
     search_help_text = "Part number, or the marketplace's order number."
     show_full_result_count = False
     inlines = [SourcingAttemptInline]
+    actions = ["special_order"]
+
+    def has_special_order_permission(self, request):
+        # The orders' "change" permission runs their actions (OrderAdmin); lines follow it.
+        return request.user.has_perm("orders.change_order")
+
+    @admin.action(
+        description="Make special order (the buyer agreed to wait)", permissions=["special_order"]
+    )
+    def special_order(self, request, queryset):
+        """Support's way to the affiliate's Special order button, through the same service:
+        a line compensated already (by a claim) is refused with the same message."""
+        made = []
+        for line in queryset.select_related("order").order_by("pk"):
+            try:
+                services.order_special_order_request(
+                    order=line.order, line_id=line.pk, user=request.user
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{line.order}: {exc.message}", messages.ERROR)
+            else:
+                made.append(f"{line.order} {line}")
+        if made:
+            self.message_user(request, f"Now special orders: {', '.join(made)}.", messages.SUCCESS)
 
 
 @admin.register(SourcingAttempt)

@@ -27,3 +27,10 @@ class IdempotencyKeyReusedError(DomainError):
 
 class OrderLineUnknownError(DomainError):
     code = "line_unknown"
+
+
+class LineCompensatedError(NotAllowedError):
+    """The voided line is already made good, by a special order or by a claim: FBS compensates
+    a line once."""
+
+    code = "line_compensated"

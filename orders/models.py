@@ -140,7 +140,22 @@ class OrderLine(models.Model):
     qty = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     line_total = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Compensation(models.TextChoices):
+        NONE = "", "Not compensated"
+        SPECIAL_ORDER = "special_order", "Special order"
+        CLAIM = "claim", "Claim"
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    # How FBS makes good a line it voided: once, by a special order (the refund is reversed and
+    # the part ships) or by a claim (the affiliate bought it elsewhere), never both. One column
+    # holds one answer, and every writer sets it by compare-and-set from "" (set_compensation in
+    # orders.services), so of two requests at the same moment exactly one wins. Given back ("")
+    # only when that compensation ends without paying: a special order withdrawn or voided again,
+    # a claim denied.
+    compensation = models.CharField(
+        max_length=20, choices=Compensation.choices, default=Compensation.NONE, blank=True
+    )
     # Whether this line's qty is counted in the item's committed_qty right now.
     committed = models.BooleanField(default=False)
     warehouse = models.ForeignKey(
@@ -168,7 +183,15 @@ class OrderLine(models.Model):
             ),
             models.Index(fields=["decided_at"]),
         ]
-        constraints = [models.CheckConstraint(condition=Q(qty__gte=1), name="line_qty_gte_1")]
+        constraints = [
+            models.CheckConstraint(condition=Q(qty__gte=1), name="line_qty_gte_1"),
+            # A line waiting as a special order is compensated by it: no path can make a claimed
+            # line a special order, whatever it forgets to check.
+            models.CheckConstraint(
+                condition=~Q(status="special_order") | Q(compensation="special_order"),
+                name="line_special_order_is_its_compensation",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.line_code} {self.part_number} x{self.qty}"

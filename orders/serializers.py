@@ -80,8 +80,15 @@ class OrderLineSerializer(serializers.ModelSerializer):
             "warehouse",
             "tracking_number",
             "voided_at",
+            "compensation",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "compensation": {
+                "help_text": "How FBS made good a voided line, once: special_order or claim; "
+                "empty while it is not compensated"
+            }
+        }
 
 
 class ShipToOutputSerializer(serializers.Serializer):

@@ -28,6 +28,7 @@ from orders import emails, events
 from orders.connectors import ConnectorError, Placement, PlacementRequest, get_connector
 from orders.errors import (
     IdempotencyKeyReusedError,
+    LineCompensatedError,
     OrderLineUnknownError,
     OrderRefusedError,
     OrderStatusError,
@@ -1179,12 +1180,18 @@ def _line_void(line: OrderLine, order: Order, *, timeline: list | None = None) -
     _lock_item_ids([line.item_id])
     now = timezone.now()
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
-        status=LineStatus.VOIDED, voided_at=now, decided_at=now, committed=False
+        status=LineStatus.VOIDED,
+        voided_at=now,
+        decided_at=now,
+        committed=False,
+        # A special order voided again is refunded again: it no longer makes the line good.
+        compensation=OrderLine.Compensation.NONE,
     )
     if not won:
         return OrderLine.objects.get(pk=line.pk).status
     _commit_stock({line.item_id: line.qty}, -1)
     line.status, line.committed = LineStatus.VOIDED, False
+    line.compensation = OrderLine.Compensation.NONE
     line.voided_at = line.decided_at = now
     built = [events.line_voided(line, save=False)]
     # A line charged again by a reversal is refunded against that charge.
@@ -1283,16 +1290,68 @@ def _order_line(order: Order, line_id) -> OrderLine:
         ) from None
 
 
+# --- Compensation: a voided line is made good once ---------------------------------------------
+
+Compensation = OrderLine.Compensation
+
+
+def line_compensated_message(line: OrderLine, *, wanted: str) -> str:
+    """Why a line that is already compensated cannot be compensated again, for every face."""
+    if line.compensation == Compensation.SPECIAL_ORDER:
+        if wanted == Compensation.SPECIAL_ORDER:
+            return f"{line.line_code} {line.part_number} is already a special order."
+        return (
+            f"{line.line_code} {line.part_number} is a special order: FBS reverses its refund "
+            "and ships it when stock appears, so it cannot also be claimed. If you bought the "
+            "part elsewhere, withdraw the special order first."
+        )
+    claim = line.claims.order_by("-pk").first()  # the live claim is the newest: one at a time
+    number = f" {claim}" if claim is not None else ""
+    return (
+        f"{line.line_code} {line.part_number} is already compensated by claim{number} (the part "
+        "bought elsewhere), so it cannot also become a special order."
+        if wanted == Compensation.SPECIAL_ORDER
+        else f"{line.line_code} {line.part_number} already has claim{number}."
+    )
+
+
+def line_compensation_take(*, line: OrderLine, kind: str) -> None:
+    """Record that `kind` makes this voided line good, inside the caller's transaction (which
+    holds the line's row lock). A compare-and-set from "": of two requests at the same moment,
+    the second waits for the first's row lock, then finds the column set and is refused."""
+    taken = OrderLine.objects.filter(pk=line.pk, compensation=Compensation.NONE).update(
+        compensation=kind
+    )
+    if not taken:
+        line.refresh_from_db(fields=["compensation"])
+        raise LineCompensatedError(line_compensated_message(line, wanted=kind), field="line")
+    line.compensation = kind
+
+
+def line_compensation_release(*, line_id: int, kind: str) -> None:
+    """The compensation `kind` ended without making the line good (a claim denied): the line may
+    be compensated again. Releases only what `kind` holds."""
+    OrderLine.objects.filter(pk=line_id, compensation=kind).update(compensation=Compensation.NONE)
+
+
 def order_special_order_request(*, order: Order, line_id: int, user=None) -> OrderLine:
-    """The buyer agreed to wait: keep a voided line open until stock appears."""
+    """The buyer agreed to wait: keep a voided line open until stock appears. Refused when the
+    line is compensated already (a claim for it is in review, approved or paid)."""
     with transaction.atomic():
         order = _lock_order(order.pk)
-        line = _order_line(order, line_id)
+        line_pk = _order_line(order, line_id).pk
+        # Locked, then read: a claim filed meanwhile (it locks the line) is seen here.
+        line = OrderLine.objects.select_for_update(no_key=True).get(pk=line_pk)
+        if line.compensation:
+            raise LineCompensatedError(
+                line_compensated_message(line, wanted=Compensation.SPECIAL_ORDER), field="line"
+            )
         if line.status != LineStatus.VOIDED:
             raise OrderStatusError("Only a line FBS voided can become a special order.")
         if order.status not in SPECIAL_ORDER_FROM:
             # Its other lines are still being sourced: ask again once the order is settled.
             raise OrderStatusError("Wait until every line of the order has been sourced.")
+        line_compensation_take(line=line, kind=Compensation.SPECIAL_ORDER)
         status_from = order.status
         if order.status != Status.SPECIAL_ORDER:
             _move(order, Status.SPECIAL_ORDER)
@@ -1300,6 +1359,7 @@ def order_special_order_request(*, order: Order, line_id: int, user=None) -> Ord
             status=LineStatus.SPECIAL_ORDER
         )
         line.status = LineStatus.SPECIAL_ORDER
+        line.order = order
         events.special_order_requested(line, user=user, status_from=status_from)
     return line
 
@@ -1321,8 +1381,11 @@ def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> Or
         line = _order_line(order, line_id)
         if line.status != LineStatus.SPECIAL_ORDER:
             raise OrderStatusError("This line is not an open special order.")
-        OrderLine.objects.filter(pk=line.pk).update(status=LineStatus.VOIDED)
-        line.status = LineStatus.VOIDED
+        # Withdrawn before it shipped: the line is voided and refunded, free to be claimed.
+        OrderLine.objects.filter(pk=line.pk).update(
+            status=LineStatus.VOIDED, compensation=Compensation.NONE
+        )
+        line.status, line.compensation = LineStatus.VOIDED, Compensation.NONE
         status_from = order.status
         target = _status_without_special_orders(order)
         if target != order.status:

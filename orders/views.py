@@ -260,10 +260,16 @@ class OrderDetailView(OrderMixin, TemplateView):
         order = _add_countdown(self.get_order(), timezone.now())
         lines = list(order.lines.all())
         for line in lines:
-            line.can_special_order = (
-                line.status == LineStatus.VOIDED and order.status in services.SPECIAL_ORDER_FROM
-            )
+            # A voided line is compensated once: a special order or a claim, not both.
+            uncompensated = line.status == LineStatus.VOIDED and not line.compensation
+            line.can_special_order = uncompensated and order.status in services.SPECIAL_ORDER_FROM
             line.can_withdraw = line.status == LineStatus.SPECIAL_ORDER
+            line.can_claim = uncompensated and line.voided_at is not None
+            line.live_claim = (
+                line.claims.order_by("-pk").first()
+                if line.compensation == OrderLine.Compensation.CLAIM
+                else None
+            )
         context.update(
             order=order,
             lines=lines,

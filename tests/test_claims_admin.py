@@ -215,7 +215,10 @@ def test_admin_mark_paid_makes_one_batch(client, finance):
 
     page = run_action(client, "mark_paid", first, second, pending)
     assert "$50.00" in page.content.decode()
-    done = run_action(client, "mark_paid", first, second, pending, note="ACH 77")
+    fingerprint = page.context["preview"].fingerprint
+    done = run_action(
+        client, "mark_paid", first, second, pending, note="ACH 77", fingerprint=fingerprint
+    )
 
     assert any("2 claim(s), $50.00, marked paid" in m for m in messages_of(done))
     assert any(pending.number in m for m in messages_of(done))

@@ -11,6 +11,7 @@ from claims import services
 from claims.errors import ClaimExistsError, ClaimLineNotClaimableError, ClaimRefusedError
 from claims.models import Claim
 from orders import services as order_services
+from orders.errors import LineCompensatedError
 from orders.models import OrderLine
 from payments.models import LedgerEntry
 from tests.test_claims_helpers import (
@@ -169,10 +170,18 @@ def test_claim_file_line_voided_through_real_fulfillment_is_claimable(settings):
     assert file_claim(user, line).status == Claim.Status.APPROVED
 
 
-def test_claim_file_special_order_line_was_voided_and_is_claimable():
+def test_claim_file_special_order_line_is_compensated_by_it_and_not_claimable(private_storage):
+    # A special order makes the line good (refund reversed, part shipped): not also a claim.
     user, order, line = voided_line()
     order_services.order_special_order_request(order=order, line_id=line.pk, user=user)
 
+    with pytest.raises(LineCompensatedError, match="withdraw the special order first"):
+        file_claim(user, line)
+    assert not Claim.objects.exists()
+    assert stored_files(private_storage) == []
+
+    # once withdrawn, the line is voided and refunded again: claimable
+    order_services.order_special_order_withdraw(order=order, line_id=line.pk, user=user)
     assert file_claim(user, line).status == Claim.Status.APPROVED
 
 

@@ -7,11 +7,13 @@ import logging
 from datetime import date
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from affiliates.services import api_key_create, payment_method_add_card
+from claims.models import ClaimMessage
 from claims.services import claim_file
 from inventory.models import Item
 from tests.factories import PASSWORD, CardFactory, UserFactory, import_feed
@@ -58,6 +60,11 @@ def world():
         amount="25.00",
         receipt=SimpleUploadedFile("r.png", png_bytes(), "image/png"),
     )
+    # A message of B's with a receipt of its own (as an answer to "needs information" has).
+    b_message = ClaimMessage.objects.create(claim_id=b_claim.pk, author=b_user, body="New scan.")
+    b_message.receipt.save("receipt.png", ContentFile(png_bytes()), save=False)
+    b_message.receipt_content_type = "image/png"
+    b_message.save()
     b_method = b_user.affiliate.payment_methods.first()
     b_key, _ = api_key_create(user=b_user, name="B key")
     # An item A may not see: 3 available, A's min stock is 5.
@@ -71,6 +78,7 @@ def world():
         "order": b_order.pk,
         "line": b_line.pk,
         "claim": b_claim.pk,
+        "message": b_message.pk,
         "method": b_method.pk,
         "api_key": b_key.pk,
         "hidden_item": Item.objects.get(part_number="HIDDEN-1").pk,
@@ -90,7 +98,7 @@ def object_kwargs(name: str, world) -> dict:
     if name.startswith(("orders:", "api:order")):
         return {"pk": world["order"], "line_id": world["line"]}
     if name.startswith(("claims:", "api:claim")):
-        return {"pk": world["claim"]}
+        return {"pk": world["claim"], "message_id": world["message"]}
     return {}
 
 
