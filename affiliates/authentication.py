@@ -15,7 +15,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
-        # A key is being tried: an address over its rate of wrong keys gets 429, whatever it sent.
+        # A key is being tried: it is counted as a failure first, and an address over its rate of
+        # wrong keys gets 429, whatever it sent. A right key gives its count back below.
         throttle = ApiKeyFailureThrottle()
         if not throttle.allow_request(request, None):
             raise exceptions.Throttled(wait=throttle.wait())
@@ -26,10 +27,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             except UnicodeError:
                 key = None
         if key is None:
-            throttle.record_failure(request)
             if len(header) != 2:
                 raise exceptions.AuthenticationFailed("Send the API key as 'Bearer <key>'.")
             raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        throttle.record_success(request)
         # What this request changes is audited as done by the key's user.
         audit_actor_set(key.user)
         return key.user, key

@@ -7,6 +7,8 @@ and so which X-Forwarded-For entry is the client's. Without that setting, X-Forw
 client's own word and is ignored: a guesser could otherwise send a new address with every try.
 """
 
+import contextlib
+import ipaddress
 import math
 
 from axes.attempts import get_cool_off_threshold
@@ -20,15 +22,49 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 def client_address(request) -> str | None:
-    remote_addr = request.META.get("REMOTE_ADDR")
+    """The client's IP address, always a valid one (or None when even REMOTE_ADDR is not one).
+
+    axes' ip_address and auditlog's remote_addr are inet columns on PostgreSQL: a value that is
+    not an address ("1.2.3.4:5678", "unknown") would turn a log-in or a change into a 500.
+    """
+    remote_addr = ip_or_none(request.META.get("REMOTE_ADDR"))
     proxies = getattr(settings, "FBS_TRUSTED_PROXIES", 0)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
         return remote_addr
     # Each of our proxies appends the address it was reached from; the client's is the one our
     # first proxy saw, `proxies` entries from the right. Anything left of it is the client's say.
+    # Fewer entries than proxies: the request did not come through all of ours, and the left-most
+    # entry may be the client's own; the connection's address is the only one known to be true.
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-min(proxies, len(hops))] if hops else remote_addr
+    if len(hops) < proxies:
+        return remote_addr
+    return ip_or_none(hops[-proxies]) or remote_addr
+
+
+def ip_or_none(value: str | None) -> str | None:
+    """value as an IP address in its canonical form, or None if it is not one.
+
+    Takes what proxies write besides a bare address: a port ("1.2.3.4:5678", "[2001:db8::1]:443")
+    and brackets around IPv6. An IPv6 zone ("fe80::1%eth0") is dropped: it names an interface of
+    the proxy, not the client, and PostgreSQL's inet does not take it.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.startswith("["):
+        text, bracket, _port = text[1:].partition("]")
+        if not bracket:
+            return None
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]  # IPv4 with a port; IPv6 has at least two colons
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        address = ipaddress.IPv6Address(text.partition("%")[0])
+    return str(address)
 
 
 # --- Log-ins (django-axes) -------------------------------------------------------------------
@@ -77,40 +113,65 @@ def lockout_response(request, original_response=None, credentials=None):
 
 
 class ApiKeyFailureThrottle(SimpleRateThrottle):
-    """Failed API-key authentications per client address (rate `api_key_failure`).
+    """Failed API-key authentications per client address (rate `api_key_failure`), in fixed
+    windows of the rate's period: at most `num_requests` keys from one address are checked per
+    window; every other try in it gets 429 with Retry-After, the seconds left in the window.
 
-    Unlike DRF's own throttles, a request is not counted for being made: allow_request only reads
-    the history, and ApiKeyAuthentication records a try with record_failure when its key is
-    wrong. It is asked before the key is looked at, so once an address is over the rate no key
-    from it is checked at all, right or wrong: a throttled guesser learns nothing.
+    Reserve, then check: allow_request counts the try before its key is looked at, with one
+    atomic increment of a counter per address and window (cache.add, then cache.incr: atomic on
+    Redis, and on LocMem under its lock), and refuses it if the count it gets back is over the
+    rate. So requests in flight together cannot all slip through: each gets its own count, and
+    only the first `num_requests` are checked. A right key gives its count back
+    (record_success), so only wrong keys use up the rate. Once an address is over the rate no
+    key from it is checked at all, right or wrong: a throttled guesser learns nothing.
+
+    Fixed windows, not DRF's sliding history (a read-modify-write of one list, which concurrent
+    requests overwrite): a guesser can fit two windows' worth into one period across a window's
+    end, and no more.
     """
 
     scope = "api_key_failure"
+
+    def __init__(self):
+        super().__init__()
+        self.key = None
 
     def get_ident(self, request):
         return client_address(request)
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-    def _load(self, request) -> None:
-        self.key = self.get_cache_key(request, None)
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
+        window = int(self.now // self.duration)
+        ident = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return f"{ident}_{window}"
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
-        self._load(request)
-        if len(self.history) >= self.num_requests:
-            return self.throttle_failure()
-        return True
+        self.now = self.timer()
+        self.key = self.get_cache_key(request, view)
+        return self._count_one() <= self.num_requests
 
-    def record_failure(self, request) -> None:
-        if self.rate is None:
+    def _count_one(self) -> int:
+        # The counter lives as long as a window, so it is gone by the time its window is over;
+        # the window is in the key, so a later window never sees it anyway.
+        for _ in range(2):
+            self.cache.add(self.key, 0, self.duration)
+            try:
+                return self.cache.incr(self.key)
+            except ValueError:
+                # Expired between add and incr: at the very end of its window. Once more.
+                continue
+        return self.num_requests + 1  # the cache keeps losing it: do not check the key
+
+    def record_success(self, request) -> None:
+        """The key was right: give back the count its try took."""
+        if self.key is None:
             return
-        self._load(request)
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
+        with contextlib.suppress(ValueError):  # the window is over and its counter gone
+            self.cache.decr(self.key)
+
+    def wait(self) -> int:
+        # Whole seconds, rounded up (Retry-After is an integer), and at least 1: DRF leaves the
+        # header out for a wait of 0.
+        window_end = (int(self.now // self.duration) + 1) * self.duration
+        return max(1, math.ceil(window_end - self.now))

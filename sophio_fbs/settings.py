@@ -467,8 +467,10 @@ AXES_HANDLER = "affiliates.throttling.LoginAttemptHandler"
 # 429 with Retry-After (axes' own response has no Retry-After).
 AXES_LOCKOUT_CALLABLE = "affiliates.throttling.lockout_response"
 
-# Failed API keys per client address (affiliates.throttling.ApiKeyFailureThrottle); over it, every
-# key from that address gets 429 with Retry-After until the oldest failure leaves the window.
+# Failed API keys per client address (affiliates.throttling.ApiKeyFailureThrottle), counted in
+# fixed windows of the rate's period; over it, every key from that address gets 429 with
+# Retry-After until the window ends. The counter is an atomic cache increment: atomic on Redis
+# (CACHE_URL, production) and LocMem; the embedded file cache's incr is a read and a write.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key_failure"] = env(
     "FBS_API_THROTTLE_BAD_KEY", default="10/minute"
 )
