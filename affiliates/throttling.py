@@ -7,6 +7,7 @@ and so which X-Forwarded-For entry is the client's. Without that setting, X-Forw
 client's own word and is ignored: a guesser could otherwise send a new address with every try.
 """
 
+import ipaddress
 import math
 
 from axes.attempts import get_cool_off_threshold
@@ -28,7 +29,19 @@ def client_address(request) -> str | None:
     # Each of our proxies appends the address it was reached from; the client's is the one our
     # first proxy saw, `proxies` entries from the right. Anything left of it is the client's say.
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-min(proxies, len(hops))] if hops else remote_addr
+    address = hops[-min(proxies, len(hops))] if hops else remote_addr
+    # The entry can still be the client's word (fewer proxies on the way than configured), and
+    # it is stored in an inet column and compared with one: only an address is taken.
+    return address if _is_address(address) else remote_addr
+
+
+def _is_address(value: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(value or "")
+    except ValueError:
+        return False
+    # PostgreSQL's inet takes no zone ("fe80::1%eth0"), which Python accepts.
+    return getattr(address, "scope_id", None) is None
 
 
 # --- Log-ins (django-axes) -------------------------------------------------------------------

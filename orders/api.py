@@ -6,7 +6,7 @@ order id is a 404, whatever the method.
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Prefetch, Q
 from django.http import Http404
@@ -102,10 +102,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         created, pk = decode_cursor(cursor, (str, int))
         created = datetime.fromisoformat(created)
-    except (CursorInvalidError, ValueError) as exc:
+        if created.tzinfo is None:
+            raise CursorInvalidError
+        # In UTC: PostgreSQL takes no offset with fractions of a second ("-14:58:35.9"), which
+        # Python does; an instant outside Python's years once in UTC is no cursor of ours.
+        created = created.astimezone(UTC)
+    except (CursorInvalidError, ValueError, OverflowError) as exc:
         raise DomainError(INVALID_CURSOR, field="cursor") from exc
-    if created.tzinfo is None:
-        raise DomainError(INVALID_CURSOR, field="cursor")
     return created, pk
 
 

@@ -418,6 +418,13 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware") + 1,
     "sophio_fbs.inputs.InvalidInputMiddleware",
 )
+# The same rule for the request's head, before anything reads it: a header with such a character
+# is a 400, a cookie with one is treated as absent (a session key with a NUL was a 500 on every
+# page). Right before SessionMiddleware, the first that reads a cookie.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "sophio_fbs.inputs.RequestHeadMiddleware",
+)
 # The same rule for every API body, plus bounded JSON (size, depth, finite numbers).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "sophio_fbs.inputs.JSONParser",
