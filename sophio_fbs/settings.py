@@ -406,12 +406,10 @@ IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # --- end Exports ----------------------------------------------------------------------------------
 
 # --- issue 11: API contract and bad input (items 16-19) ----------------------------------------
-# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py). Right
-# after the CSP middleware: the envelope still gets the security and CSP headers.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
-    "sophio_fbs.api.ApiErrorEnvelopeMiddleware",
-)
+# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py).
+# Outermost, so that an error of any middleware is in it too (SecurityMiddleware refuses a Host not
+# allowed before the others run); it keeps the security and CSP headers those set on the answer.
+MIDDLEWARE.insert(0, "sophio_fbs.api.ApiErrorEnvelopeMiddleware")
 # A NUL or another control character in a query string, URL or form field is a 400 naming the
 # field (sophio_fbs/inputs.py). After CsrfViewMiddleware, which has parsed the pages' forms.
 MIDDLEWARE.insert(
