@@ -239,9 +239,11 @@ class RequestHeadMiddleware:
     session, CSRF and messages middleware see no such cookie); any other header holding one is
     a 400 naming the header. Authorization is left to the API's authentication, which stores
     nothing of it (it compares a hash) and counts every wrong key, whatever it holds, towards
-    the wrong-key throttle. Before SessionMiddleware, inside ApiErrorEnvelopeMiddleware."""
+    the wrong-key throttle; Idempotency-Key to the orders API, which refuses such a key with its
+    own documented code (idempotency_key_invalid). Before SessionMiddleware, inside
+    ApiErrorEnvelopeMiddleware."""
 
-    UNCHECKED = frozenset({"Cookie", "Authorization"})
+    UNCHECKED = frozenset({"Cookie", "Authorization", "Idempotency-Key"})
 
     def __init__(self, get_response):
         self.get_response = get_response

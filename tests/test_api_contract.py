@@ -395,6 +395,8 @@ def test_api_idempotency_key_with_a_bad_character_is_400_naming_it(anon, key_use
 
     assert response.status_code == 400
     assert "Idempotency-Key" in _error(response)["fields"]
+    # The orders API's own code, not the request-head check's "invalid".
+    assert _error(response)["code"] == "idempotency_key_invalid"
 
 
 def test_api_form_and_multipart_fields_with_a_bad_character_are_400(anon, key_user):
