@@ -4,10 +4,8 @@ Everything an affiliate reads goes through `Item.objects.visible_to(affiliate)`:
 affiliate's threshold does not exist for it, in the catalog, search, the feed, the API or a URL.
 """
 
-import base64
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,6 +14,11 @@ from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast
 
 from inventory.models import Item, normalise_part_number
+from sophio_fbs.cursors import (  # noqa: F401 (CursorInvalidError: what callers catch)
+    CursorInvalidError,
+    decode_cursor,
+    encode_cursor,
+)
 from sophio_fbs.spreadsheets import spreadsheet_safe
 
 CATALOG_PAGE_SIZE = 50
@@ -60,28 +63,13 @@ class CatalogPage:
     line_code: str
 
 
-class CursorInvalidError(ValueError):
-    pass
-
-
 def _encode_cursor(values) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return encode_cursor(values)
 
 
 def _decode_cursor(cursor: str) -> list:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
-        raise CursorInvalidError("The page cursor is not valid.") from exc
-    if (
-        not isinstance(values, list)
-        or len(values) != 3
-        or not all(isinstance(v, str) for v in values[:2])
-        or not isinstance(values[2], int)
-    ):
-        raise CursorInvalidError("The page cursor is not valid.")
-    return values
+    """(first key, second key, id): two storable strings and a bigint, or CursorInvalidError."""
+    return decode_cursor(cursor, (str, str, int))
 
 
 def catalog_page(

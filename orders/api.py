@@ -4,11 +4,9 @@ Every endpoint reads the order through the affiliate's own orders first: another
 order id is a 404, whatever the method.
 """
 
-import base64
-import binascii
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Prefetch, Q
 from django.http import Http404
@@ -39,6 +37,8 @@ from orders.serializers import (
     OrderSerializer,
 )
 from sophio_fbs.api import error_response
+from sophio_fbs.cursors import INVALID_MESSAGE as INVALID_CURSOR
+from sophio_fbs.cursors import CursorInvalidError, decode_cursor, encode_cursor
 from sophio_fbs.errors import DomainError
 from sophio_fbs.inputs import has_invalid_characters
 
@@ -93,20 +93,22 @@ def _refused_response(exc: OrderRefusedError) -> Response:
 
 
 def _encode_cursor(order: Order) -> str:
-    raw = json.dumps([order.created_at.isoformat(), order.pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor([order.created_at.isoformat(), order.pk])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    invalid = DomainError("The page cursor is not valid.", field="cursor")
+    """(created_at, id) of the last order of the previous page: an aware timestamp and a bigint
+    (sophio_fbs/cursors.py checks the types and characters); a 400 naming `cursor` otherwise."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created, pk = decode_cursor(cursor, (str, int))
         created = datetime.fromisoformat(created)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise invalid from exc
-    if not isinstance(pk, int) or created.tzinfo is None:
-        raise invalid
+        if created.tzinfo is None:
+            raise CursorInvalidError
+        # In UTC: PostgreSQL takes no offset with fractions of a second ("-14:58:35.9"), which
+        # Python does; an instant outside Python's years once in UTC is no cursor of ours.
+        created = created.astimezone(UTC)
+    except (CursorInvalidError, ValueError, OverflowError) as exc:
+        raise DomainError(INVALID_CURSOR, field="cursor") from exc
     return created, pk
 
 

@@ -38,8 +38,20 @@ STATUS_ERRORS = {
     429: ("throttled", "Request was throttled."),
     500: ("server_error", "Something went wrong on our side; it has been logged."),
 }
-# Headers an error keeps when its body is rewritten.
-KEPT_HEADERS = ("WWW-Authenticate", "Retry-After", "Allow")
+# Headers that describe the body an error had, and so are not kept when it is rewritten; every
+# other header is (WWW-Authenticate, Retry-After, Allow, and the security and CSP headers the
+# middleware inside the envelope set on the answer).
+BODY_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "content-disposition",
+        "content-language",
+        "etag",
+        "last-modified",
+    }
+)
 TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 
 
@@ -146,7 +158,9 @@ def _is_json(response) -> bool:
 class ApiErrorEnvelopeMiddleware:
     """Every error answer under /api/ is JSON in the error shape, whatever produced it: Django's
     404 for an unknown route or an id of the wrong type, its 400/413 for a body it refused, the
-    500 page, a CSRF refusal. Outermost, so that it sees the answers of every other middleware.
+    500 page, a CSRF refusal, SecurityMiddleware's 400 for a Host not allowed. The first entry
+    of MIDDLEWARE (settings.py), so that it sees the answers of every other middleware; it keeps
+    their headers (security, CSP, Retry-After, ...) and cookies on the JSON it answers instead.
     Error answers that already are JSON (every API view's) pass untouched."""
 
     def __init__(self, get_response):
@@ -162,7 +176,8 @@ class ApiErrorEnvelopeMiddleware:
         envelope = JsonResponse(
             {"error": {"code": code, "message": message}}, status=response.status_code
         )
-        for header in KEPT_HEADERS:
-            if header in response:
-                envelope[header] = response[header]
+        for header, value in response.items():
+            if header.lower() not in BODY_HEADERS:
+                envelope[header] = value
+        envelope.cookies = response.cookies
         return envelope

@@ -11,7 +11,12 @@ than MAX_JSON_DEPTH, numbers that are not finite, and bodies over DATA_UPLOAD_MA
 (413, as Django's own form parser answers for forms).
 
 The pages get the same rule from InvalidInputMiddleware; the API from the parsers below (set as
-DRF's DEFAULT_PARSER_CLASSES) and the middleware for its query strings.
+DRF's DEFAULT_PARSER_CLASSES) and the middleware for its query strings. What comes in the request's
+head gets it from RequestHeadMiddleware, before any other middleware reads it: a header holding
+such a character is refused (HTTP allows none in a field value, and axes stores User-Agent and
+Accept), and a cookie holding one is treated as absent (a session key with a NUL went into the
+session table's query; dropping the cookie gives the browser a fresh session instead of a 400 on
+every page until it is cleared).
 """
 
 import json
@@ -226,3 +231,32 @@ class InvalidInputMiddleware:
             return False
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return limit is None or length <= limit
+
+
+class RequestHeadMiddleware:
+    """Checks the request's head before any other middleware reads it: a cookie whose name or
+    value holds a character that may not be stored is dropped from request.COOKIES (so the
+    session, CSRF and messages middleware see no such cookie); any other header holding one is
+    a 400 naming the header. Authorization is left to the API's authentication, which stores
+    nothing of it (it compares a hash) and counts every wrong key, whatever it holds, towards
+    the wrong-key throttle; Idempotency-Key to the orders API, which refuses such a key with its
+    own documented code (idempotency_key_invalid). Before SessionMiddleware, inside
+    ApiErrorEnvelopeMiddleware."""
+
+    UNCHECKED = frozenset({"Cookie", "Authorization", "Idempotency-Key"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for name, value in request.headers.items():
+            if (
+                name not in self.UNCHECKED
+                and isinstance(value, str)
+                and has_invalid_characters(value)
+            ):
+                return invalid_input_response(request, INVALID_CHARACTERS.sub("?", name))
+        cookies = request.COOKIES
+        for name in [n for n, v in cookies.items() if has_invalid_characters(n + v)]:
+            del cookies[name]
+        return self.get_response(request)

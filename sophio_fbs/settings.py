@@ -406,17 +406,22 @@ IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # --- end Exports ----------------------------------------------------------------------------------
 
 # --- issue 11: API contract and bad input (items 16-19) ----------------------------------------
-# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py). Right
-# after the CSP middleware: the envelope still gets the security and CSP headers.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("csp.middleware.CSPMiddleware") + 1,
-    "sophio_fbs.api.ApiErrorEnvelopeMiddleware",
-)
+# Every error under /api/ is JSON in the error shape, whoever answered (sophio_fbs/api.py).
+# Outermost, so that an error of any middleware is in it too (SecurityMiddleware refuses a Host not
+# allowed before the others run); it keeps the security and CSP headers those set on the answer.
+MIDDLEWARE.insert(0, "sophio_fbs.api.ApiErrorEnvelopeMiddleware")
 # A NUL or another control character in a query string, URL or form field is a 400 naming the
 # field (sophio_fbs/inputs.py). After CsrfViewMiddleware, which has parsed the pages' forms.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware") + 1,
     "sophio_fbs.inputs.InvalidInputMiddleware",
+)
+# The same rule for the request's head, before anything reads it: a header with such a character
+# is a 400, a cookie with one is treated as absent (a session key with a NUL was a 500 on every
+# page). Right before SessionMiddleware, the first that reads a cookie.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "sophio_fbs.inputs.RequestHeadMiddleware",
 )
 # The same rule for every API body, plus bounded JSON (size, depth, finite numbers).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [

@@ -395,6 +395,8 @@ def test_api_idempotency_key_with_a_bad_character_is_400_naming_it(anon, key_use
 
     assert response.status_code == 400
     assert "Idempotency-Key" in _error(response)["fields"]
+    # The orders API's own code, not the request-head check's "invalid".
+    assert _error(response)["code"] == "idempotency_key_invalid"
 
 
 def test_api_form_and_multipart_fields_with_a_bad_character_are_400(anon, key_user):
@@ -420,3 +422,45 @@ def test_invalid_characters_are_exactly_the_unstorable_and_control_ones():
     assert INVALID_CHARACTERS.search(allowed) is None
     for character in [*BAD_CHARACTERS, "\ud800", "\udfff"]:
         assert INVALID_CHARACTERS.search(f"a{character}b")
+
+
+# --- The envelope is outermost: errors of every middleware are in it --------------------------
+
+
+def test_api_envelope_is_the_outermost_middleware(settings):
+    assert settings.MIDDLEWARE[0] == "sophio_fbs.api.ApiErrorEnvelopeMiddleware"
+
+
+@pytest.mark.parametrize("ssl_redirect", [False, True])
+def test_api_disallowed_host_is_a_json_400(anon, settings, ssl_redirect):
+    """A Host not in ALLOWED_HOSTS is refused by SecurityMiddleware (when it redirects to HTTPS,
+    it reads the host first) or CommonMiddleware: either answer is in the error shape. The one
+    from CommonMiddleware keeps the headers SecurityMiddleware and CSP set on it; the one from
+    SecurityMiddleware itself never passes through them (it was an HTML page before)."""
+    settings.SECURE_SSL_REDIRECT = ssl_redirect
+
+    response = anon.get("/api/v1/me", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert _error(response)["code"] == "bad_request"
+    if not ssl_redirect:
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert "default-src" in response["Content-Security-Policy"]
+
+
+def test_api_https_redirect_is_not_rewritten(anon, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = anon.get("/api/v1/me")
+
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+
+
+def test_pages_disallowed_host_is_still_a_page(anon, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = anon.get("/login/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
