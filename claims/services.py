@@ -171,6 +171,15 @@ def _refuse_unless_claimable(line: OrderLine, order: Order) -> None:
     )
 
 
+def _same_receipt_elsewhere(sha256: str, *, claim: Claim | None = None) -> Claim | None:
+    """The earliest other claim that was sent this same file, at filing or with an answer. The
+    one duplicate lookup of filing and of replies: a receipt counts once wherever it was sent."""
+    found = Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
+    if claim is not None:
+        found = found.exclude(pk=claim.pk)
+    return found.order_by("pk").first()
+
+
 # --- Filing -----------------------------------------------------------------------------------
 
 
@@ -215,9 +224,7 @@ def claim_file(
                 )
             duplicate_of = None
             if checked is not None:
-                duplicate_of = (
-                    Claim.objects.filter(receipt_sha256=checked.sha256).order_by("pk").first()
-                )
+                duplicate_of = _same_receipt_elsewhere(checked.sha256)
             reasons = eligibility.unmet_conditions(
                 order=order,
                 amount=amount,
@@ -429,16 +436,6 @@ def claim_request_info(*, claim_id: int, user, message: str, now=None) -> Claim:
         )
         emails.claim_info_requested(claim, message=message)
     return claim
-
-
-def _same_receipt_elsewhere(sha256: str, *, claim: Claim) -> Claim | None:
-    """The earliest other claim that was sent this same file, at filing or with an answer."""
-    return (
-        Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
-        .exclude(pk=claim.pk)
-        .order_by("pk")
-        .first()
-    )
 
 
 def claim_reply(
