@@ -26,6 +26,7 @@ from claims.errors import ClaimPayoutChangedError, ClaimStatusError
 from claims.forms import ApproveForm, DenyForm, PayoutForm, RequestInfoForm
 from claims.models import Claim, ClaimMessage, PayoutBatch
 from claims.resources import ClaimResource
+from orders.errors import LineCompensatedError
 from sophio_fbs.errors import DomainError
 
 Status = Claim.Status
@@ -72,6 +73,19 @@ class DuplicateReceiptFilter(admin.SimpleListFilter):
             return queryset.filter(duplicate_of__isnull=False)
         if self.value() == "missing":
             return queryset.filter(receipt="")
+        return queryset
+
+
+class CompensatedTwiceFilter(admin.SimpleListFilter):
+    title = "line compensation"
+    parameter_name = "compensation"
+
+    def lookups(self, request, model_admin):
+        return [("special_order_too", "Line is a special order too: deny or withdraw one")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "special_order_too":
+            return queryset.filter(pk__in=selectors.claims_compensated_twice().values("pk"))
         return queryset
 
 
@@ -187,6 +201,7 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
         DeadlineFilter,
         "auto_approved",
         DuplicateReceiptFilter,
+        CompensatedTwiceFilter,
         FiledRangeFilter,
         "affiliate",
     )
@@ -306,6 +321,14 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
             claim = None
         if claim is not None and claim.status == Status.IN_REVIEW:
             decisions.append(("request_info", "Ask for more information…"))
+        if claim is not None and selectors.claims_compensated_twice().filter(pk=claim.pk).exists():
+            self.message_user(
+                request,
+                "This claim's line is a special order too (filed before a line could be "
+                "compensated only once): it cannot be approved or paid. Deny the claim, or have "
+                "the affiliate withdraw the special order, then decide.",
+                messages.WARNING,
+            )
         extra_context = {
             **(extra_context or {}),
             "has_decide_permission": self.has_change_permission(request),
@@ -547,7 +570,7 @@ class ClaimAdmin(ExportMixin, admin.ModelAdmin):
                         note=form.cleaned_data["note"],
                         fingerprint=form.cleaned_data["fingerprint"],
                     )
-                except ClaimPayoutChangedError as exc:
+                except (ClaimPayoutChangedError, LineCompensatedError) as exc:
                     problem = exc.message  # and the page again, as the claims are now
                 else:
                     if batch is not None:

@@ -431,7 +431,20 @@ PDF_ACTIVE_NAMES = {
     "/EmbeddedFiles": "embedded files",
     "/RichMedia": "embedded media",
     "/XFA": "an XFA form",
+    # 3D models (the /3D annotation, its /3DD stream) can carry a script run on loading
+    # (/OnInstantiate) and reader-run animations: a receipt has no use for either.
+    "/OnInstantiate": "JavaScript in a 3D model",
+    "/3D": "a 3D model",
+    "/3DD": "a 3D model",
+    # Media a reader plays (sound and movie annotations, rendition dictionaries); the actions of
+    # the same names are below. An embedded-file jump is refused wherever its name appears.
+    "/Sound": "embedded media",
+    "/Movie": "embedded media",
+    "/Rendition": "embedded media",
+    "/GoToE": "an action that opens an embedded file",
 }
+# Not refused: /Hide (shows or hides this document's own annotations), /GoTo, /Named (the
+# reader's own menu items), /ResetForm, /SetOCGState, /Trans: nothing runs and nothing is fetched.
 # Actions (the /S of an action dictionary) that run, send or fetch something.
 PDF_ACTIVE_ACTIONS = {
     "/JavaScript": "JavaScript",
@@ -515,6 +528,7 @@ def _pdf_findings(obj, found: set[str], depth: int = 0) -> None:
         ArrayObject,
         ByteStringObject,
         DictionaryObject,
+        IndirectObject,
         NameObject,
         StreamObject,
         TextStringObject,
@@ -526,14 +540,17 @@ def _pdf_findings(obj, found: set[str], depth: int = 0) -> None:
     if isinstance(obj, DictionaryObject):
         for key, child in obj.items():
             key = str(key)
+            # The value the checks below read: an indirect one ("/URI 8 0 R") is the object it
+            # refers to. (Not walked from here: every object is walked once, from the xref.)
+            value = child.get_object() if isinstance(child, IndirectObject) else child
             if key in PDF_ACTIVE_NAMES:
                 found.add(PDF_ACTIVE_NAMES[key])
             elif key == "/OpenAction" and not _plain_open_action(child):
                 found.add(OPEN_ACTION)
-            elif key == "/S" and str(child) in PDF_ACTIVE_ACTIONS:
-                found.add(PDF_ACTIVE_ACTIONS[str(child)])
-            elif key in ("/URI", "/F") and isinstance(child, (TextStringObject, ByteStringObject)):
-                for text in _string_forms(child):
+            elif key == "/S" and str(value) in PDF_ACTIVE_ACTIONS:
+                found.add(PDF_ACTIVE_ACTIONS[str(value)])
+            elif key in ("/URI", "/F") and isinstance(value, (TextStringObject, ByteStringObject)):
+                for text in _string_forms(value):
                     scheme = _SCHEME.match(_IGNORED_IN_SCHEME.sub("", text))
                     name = scheme.group(1).lower() if scheme else ""
                     # One letter is a drive ("C:\\..."): a file, refused as /Launch or /GoToR.

@@ -81,6 +81,16 @@ def claims_overdue(*, now=None) -> QuerySet[Claim]:
     return Claim.objects.filter(status__in=Claim.UNDECIDED, due_at__lt=now).order_by("due_at", "id")
 
 
+def claims_compensated_twice() -> QuerySet[Claim]:
+    """Live claims whose line a special order also makes good: pairs from before a line could be
+    compensated only once (migration 0003 left the special order as the line's compensation).
+    The services refuse to approve or pay them; Support denies the claim or has the special
+    order withdrawn."""
+    return Claim.objects.filter(status__in=Claim.LIVE).exclude(
+        line__compensation=OrderLine.Compensation.CLAIM
+    )
+
+
 def claims_due_within(*, now=None, days: int) -> QuerySet[Claim]:
     """Undecided claims not yet overdue whose deadline falls within `days` from now."""
     now = now or timezone.now()

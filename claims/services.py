@@ -171,6 +171,15 @@ def _refuse_unless_claimable(line: OrderLine, order: Order) -> None:
     )
 
 
+def _same_receipt_elsewhere(sha256: str, *, claim: Claim | None = None) -> Claim | None:
+    """The earliest other claim that was sent this same file, at filing or with an answer. The
+    one duplicate lookup of filing and of replies: a receipt counts once wherever it was sent."""
+    found = Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
+    if claim is not None:
+        found = found.exclude(pk=claim.pk)
+    return found.order_by("pk").first()
+
+
 # --- Filing -----------------------------------------------------------------------------------
 
 
@@ -215,9 +224,7 @@ def claim_file(
                 )
             duplicate_of = None
             if checked is not None:
-                duplicate_of = (
-                    Claim.objects.filter(receipt_sha256=checked.sha256).order_by("pk").first()
-                )
+                duplicate_of = _same_receipt_elsewhere(checked.sha256)
             reasons = eligibility.unmet_conditions(
                 order=order,
                 amount=amount,
@@ -349,13 +356,36 @@ def _approve(claim: Claim, *, user, amount: Decimal, note: str, now, auto: bool)
     emails.claim_approved(claim)
 
 
+def _legacy_pair_message(claim: Claim, line: OrderLine, *, doing: str) -> str:
+    return (
+        f"{claim.number} cannot be {doing}: {line.line_code} {line.part_number} is made good by "
+        "a special order too (the claim was filed before a line could be compensated only "
+        "once). Deny the claim, or have the affiliate withdraw the special order first."
+    )
+
+
+def _lock_line_for_claim(claim: Claim, *, doing: str) -> OrderLine:
+    """Lock the claim's line (after the claim: the order claim_deny takes them in too) and make
+    sure this claim is what compensates it, so the line is never also shipped as a special order.
+    A line left without compensation (a legacy pair whose special order was withdrawn or voided
+    again) is taken for the claim here, by the same compare-and-set as at filing."""
+    line = OrderLine.objects.select_for_update(no_key=True).get(pk=claim.line_id)
+    if line.compensation == OrderLine.Compensation.NONE and claim.is_undecided:
+        line_compensation_take(line=line, kind=OrderLine.Compensation.CLAIM)
+    if line.compensation != OrderLine.Compensation.CLAIM:
+        raise LineCompensatedError(_legacy_pair_message(claim, line, doing=doing), field="line")
+    return line
+
+
 def claim_approve(*, claim_id: int, user, amount=None, note: str = "", now=None) -> Claim:
-    """Approve the claimed amount, or less with a note saying why; the credit is booked now."""
+    """Approve the claimed amount, or less with a note saying why; the credit is booked now.
+    Refused while the line is a special order too (LineCompensatedError): paid twice otherwise."""
     now = now or timezone.now()
     note = (note or "").strip()
     with transaction.atomic():
         claim = _lock_claim(claim_id)
         _refuse_unless_undecided(claim)
+        _lock_line_for_claim(claim, doing="approved")
         if amount in (None, ""):
             approved = claim.amount
         else:
@@ -429,16 +459,6 @@ def claim_request_info(*, claim_id: int, user, message: str, now=None) -> Claim:
         )
         emails.claim_info_requested(claim, message=message)
     return claim
-
-
-def _same_receipt_elsewhere(sha256: str, *, claim: Claim) -> Claim | None:
-    """The earliest other claim that was sent this same file, at filing or with an answer."""
-    return (
-        Claim.objects.filter(Q(receipt_sha256=sha256) | Q(messages__receipt_sha256=sha256))
-        .exclude(pk=claim.pk)
-        .order_by("pk")
-        .first()
-    )
 
 
 def claim_reply(
@@ -518,7 +538,8 @@ def claims_mark_paid(
 
     Given the `fingerprint` of the confirmation that was shown (selectors.payout_preview), pays
     only if the claims are still exactly as shown, under their row locks; otherwise refuses
-    with ClaimPayoutChangedError and pays nothing."""
+    with ClaimPayoutChangedError and pays nothing. Refuses with LineCompensatedError, paying
+    nothing, when a special order also makes good the line of one of them."""
     from claims.selectors import payout_fingerprint
 
     now = now or timezone.now()
@@ -536,6 +557,22 @@ def claims_mark_paid(
         skipped = [c for c in claims if c.status != Status.APPROVED]
         if not approved:
             return None, skipped
+        # Their lines, locked in primary-key order after the claims (as claim_approve does):
+        # a claim whose line a special order also makes good is not paid, and nor is the batch.
+        lines = {
+            line.pk: line
+            for line in OrderLine.objects.select_for_update(no_key=True)
+            .filter(pk__in=[c.line_id for c in approved])
+            .order_by("pk")
+        }
+        doubled = [
+            c for c in approved if lines[c.line_id].compensation != OrderLine.Compensation.CLAIM
+        ]
+        if doubled:
+            raise LineCompensatedError(
+                " ".join(_legacy_pair_message(c, lines[c.line_id], doing="paid") for c in doubled)
+                + " Nothing was paid."
+            )
         total = sum((c.approved_amount for c in approved), Decimal("0.00"))
         batch = PayoutBatch.objects.create(
             created_by=user, created_at=now, total=total, claim_count=len(approved), note=note

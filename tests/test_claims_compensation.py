@@ -378,3 +378,115 @@ def test_a_special_order_voided_again_after_its_reversal_frees_the_line():
     # then: refunded again, nothing made it good: it may be claimed
     assert compensation_of(line) == Compensation.NONE
     assert file_claim(user, OrderLine.objects.get(pk=line.pk)).status == Claim.Status.APPROVED
+
+
+# --- Legacy pairs: a special order and a live claim from before the rule --------------------
+
+
+def legacy_pair(status=Claim.Status.IN_REVIEW, *, number="M-1"):
+    """A line that is a special order and also has a live claim, filed before a line could be
+    compensated only once; then migration 0003 run over it, which leaves the special order as
+    the line's compensation. (user, line, claim)"""
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    user, _, line = voided_line(min_stock=2, number=number)
+    special_order(user, line)
+    now = timezone.now()
+    claim = Claim.objects.create(
+        affiliate=user.affiliate,
+        order_id=line.order_id,
+        line=line,
+        supplier_name="Main St Dealer",
+        purchased_on=timezone.localdate(),
+        amount="40.00",
+        approved_amount="40.00" if status == Claim.Status.APPROVED else None,
+        status=status,
+        created_at=now,
+        due_at=now,
+    )
+    migration = importlib.import_module("orders.migrations.0003_line_compensation")
+    migration.record_compensations(apps, connection.schema_editor())
+    assert compensation_of(line) == Compensation.SPECIAL_ORDER
+    return user, line, claim
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [Claim.Status.IN_REVIEW, Claim.Status.NEEDS_INFO])
+def test_claim_approve_of_a_legacy_pair_is_refused_and_books_nothing(status):
+    _, line, claim = legacy_pair(status)
+
+    with pytest.raises(LineCompensatedError, match=f"{claim.number} cannot be approved"):
+        claim_services.claim_approve(claim_id=claim.pk, user=StaffFactory())
+
+    claim.refresh_from_db()
+    assert claim.status == status
+    assert claim.credit_id is None
+    assert not LedgerEntry.objects.filter(idempotency_key=f"claim:{claim.pk}:credit").exists()
+    assert compensation_of(line) == Compensation.SPECIAL_ORDER
+
+
+@pytest.mark.django_db
+def test_claims_mark_paid_with_a_legacy_pair_pays_nothing():
+    # given: an approved legacy pair, and a claim that may be paid, selected together
+    _, _, doubled = legacy_pair(Claim.Status.APPROVED)
+    user, _, line = voided_line(number="M-2")
+    fine = file_claim(user, line)
+    assert fine.status == Claim.Status.APPROVED
+
+    with pytest.raises(LineCompensatedError, match=f"{doubled.number} cannot be paid"):
+        claim_services.claims_mark_paid(claim_ids=[doubled.pk, fine.pk], user=StaffFactory())
+
+    assert set(Claim.objects.values_list("status", flat=True)) == {Claim.Status.APPROVED}
+    assert not Claim.objects.filter(payout_batch__isnull=False).exists()
+    # the other claim alone is paid
+    batch, skipped = claim_services.claims_mark_paid(claim_ids=[fine.pk], user=StaffFactory())
+    assert (batch.claim_count, skipped) == (1, [])
+
+
+@pytest.mark.django_db
+def test_claim_approve_of_a_legacy_pair_after_the_special_order_is_withdrawn_takes_the_line():
+    user, line, claim = legacy_pair()
+    order_services.order_special_order_withdraw(
+        order=Order.objects.get(pk=line.order_id), line_id=line.pk, user=user
+    )
+    assert compensation_of(line) == Compensation.NONE
+
+    claim_services.claim_approve(claim_id=claim.pk, user=StaffFactory())
+
+    assert Claim.objects.get(pk=claim.pk).status == Claim.Status.APPROVED
+    assert compensation_of(line) == Compensation.CLAIM
+    with pytest.raises(LineCompensatedError):
+        special_order(user, line)
+
+
+@pytest.mark.django_db
+def test_admin_shows_legacy_pairs_to_support_and_refuses_to_pay_them(client):
+    from tests.test_claims_admin import messages_of, run_action
+
+    # given: a legacy pair in review, an approved one, and a claim compensated once
+    _, _, waiting = legacy_pair(number="M-1")
+    _, _, approved = legacy_pair(Claim.Status.APPROVED, number="M-2")
+    user, _, line = voided_line(number="M-3")
+    fine = file_claim(user, line)
+    client.force_login(StaffFactory(group="Support"))
+
+    # the list filter finds exactly the pairs
+    listed = client.get("/admin/claims/claim/?compensation=special_order_too")
+    assert {c.pk for c in listed.context["cl"].result_list} == {waiting.pk, approved.pk}
+    # a pair's page says why it cannot be approved; a claim compensated once says nothing
+    page = client.get(f"/admin/claims/claim/{waiting.pk}/change/")
+    assert any("special order too" in m for m in messages_of(page))
+    page = client.get(f"/admin/claims/claim/{fine.pk}/change/")
+    assert not any("special order too" in m for m in messages_of(page))
+
+    # Finance's payout of a pair shows the refusal on the confirmation page, pays nothing
+    client.force_login(StaffFactory(group="Finance"))
+    shown = run_action(client, "mark_paid", approved, fine)
+    done = run_action(
+        client, "mark_paid", approved, fine, fingerprint=shown.context["preview"].fingerprint
+    )
+    assert f"{approved.number} cannot be paid" in done.context["problem"]
+    assert not Claim.objects.filter(status=Claim.Status.PAID).exists()

@@ -78,7 +78,8 @@ def hostile_pdfs(draw):
     objects = base_objects()
     kind = draw(st.sampled_from(["javascript", "js-stream", "launch", "uri", "embedded",
                                  "submit", "import", "gotor", "gotoe", "rendition",
-                                 "richmedia", "xfa"]))  # fmt: skip
+                                 "richmedia", "xfa", "3d-javascript", "3d-model", "sound",
+                                 "movie", "uri-indirect", "action-indirect"]))  # fmt: skip
     n = lambda text: draw(pdf_names(text))  # noqa: E731
     s = lambda text: draw(pdf_strings(text))  # noqa: E731
     if kind == "javascript":
@@ -108,6 +109,32 @@ def hostile_pdfs(draw):
         action = b"<< /S " + n("Rendition") + b" /OP 0 >>"
     elif kind == "richmedia":
         action = b"<< /Type /Annot /Subtype " + n("RichMedia") + b" /Rect [0 0 10 10] >>"
+    elif kind == "3d-javascript":
+        # A 3D annotation whose model runs a script when it is loaded (/OnInstantiate).
+        objects[8] = stream(b"host.alert(1);", compress=draw(st.booleans()))
+        objects[7] = stream(
+            b"U3D\x00", b" /Type /3D /Subtype /U3D " + n("OnInstantiate") + b" 8 0 R"
+        )
+        action = b"<< /Type /Annot /Subtype /3D /Rect [0 0 10 10] /3DD 7 0 R >>"
+    elif kind == "3d-model":
+        objects[7] = stream(b"PRC\x00", b" /Subtype /PRC")
+        action = (
+            b"<< /Type /Annot /Subtype " + n("3D") + b" /Rect [0 0 9 9] " + n("3DD") + b" 7 0 R >>"
+        )
+    elif kind == "sound":
+        objects[7] = stream(b"\x00\x01", b" /R 8000")
+        action = b"<< /Type /Annot /Subtype " + n("Sound") + b" /Rect [0 0 9 9] /Sound 7 0 R >>"
+    elif kind == "movie":
+        action = b"<< /Type /Annot /Subtype " + n("Movie") + b" /Movie << /F (a.mov) >> >>"
+    elif kind == "uri-indirect":
+        # The link's target is an object of its own: still checked against the allowed schemes.
+        scheme = draw(st.sampled_from(["file:///c:/x", "smb://host/share", "data:text/html,x",
+                                       "FILE:x", "ms-msdt:/id"]))  # fmt: skip
+        objects[8] = s(scheme)
+        action = b"<< /S /URI " + n("URI") + b" 8 0 R >>"
+    elif kind == "action-indirect":
+        objects[8] = n(draw(st.sampled_from(["SubmitForm", "ImportData", "GoToR", "GoToE"])))
+        action = b"<< /S 8 0 R /F (https://x.example) >>"
     else:
         action = b"<< /Fields [] " + n("XFA") + b" [(template) 7 0 R] >>"
         objects[7] = stream(b"<xdp:xdp/>")
@@ -166,6 +193,51 @@ def test_receipt_pdf_refuses_the_known_disguises(action, packed):
     objects[6] = action
 
     refused(build(objects, packed={1, 2, 3, 6} if packed else set()))
+
+
+@pytest.mark.parametrize(
+    ("objects", "what"),
+    [
+        (
+            {
+                6: b"<< /Type /Annot /Subtype /3D /Rect [0 0 9 9] /3DD 7 0 R >>",
+                7: stream(b"U3D", b" /Type /3D /Subtype /U3D /OnInstantiate 8 0 R"),
+                8: stream(b"host.alert(1);"),
+            },
+            "JavaScript in a 3D model",
+        ),
+        ({6: b"<< /Type /Annot /Subtype /3D /Rect [0 0 9 9] >>"}, "a 3D model"),
+        ({6: b"<< /S /URI /URI 8 0 R >>", 8: b"(file:///c:/windows/win.ini)"}, "file:"),
+        ({6: b"<< /S /URI /URI 8 0 R >>", 8: b"<736d623a2f2f682f73>"}, "smb:"),
+        ({6: b"<< /S 8 0 R /F (https://x.example) >>", 8: b"/SubmitForm"}, "sends data"),
+        ({6: b"<< /Type /Annot /Subtype /Sound /Sound 7 0 R >>", 7: stream(b"\x00")}, "media"),
+    ],
+    ids=[
+        "3d-on-instantiate",
+        "3d-annotation",
+        "uri-indirect-file",
+        "uri-indirect-smb",
+        "action-indirect",
+        "sound",
+    ],
+)
+def test_receipt_pdf_refuses_3d_media_and_what_hides_behind_a_reference(objects, what):
+    pdf_objects = base_objects(page_extra=b" /Annots [6 0 R]")
+    pdf_objects.update(objects)
+
+    assert what in refused(build(pdf_objects)).message
+
+
+def test_receipt_pdf_with_a_link_to_an_indirect_web_address_or_a_hide_action_is_accepted():
+    # /Hide only shows or hides the document's own annotations: nothing runs, nothing is
+    # fetched, so it is not active content.
+    objects = base_objects(page_extra=b" /Annots [6 0 R 9 0 R]")
+    objects[6] = b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI 8 0 R >> >>"
+    objects[8] = b"(https://supplier.example/invoices/1001)"
+    objects[9] = b"<< /Type /Annot /Subtype /Link /Rect [9 9 19 19] /A << /S /Hide /T 6 0 R >> >>"
+
+    accepted(build(objects))
+    accepted(build(objects, packed={1, 2, 3, 6, 8, 9}))
 
 
 # --- Good: what accounting tools write -----------------------------------------------------------

@@ -148,3 +148,27 @@ def test_claim_page_offers_a_new_receipt_only_while_information_is_asked(client)
 
     assert "New receipt (optional)" in asked
     assert 'name="receipt"' not in in_review
+
+
+def test_claim_file_with_a_receipt_sent_before_in_a_reply_is_marked_duplicate_not_approved():
+    # given: claim A (over $100, so in review) waits for information; its affiliate answers
+    # with receipt R, kept on the answer
+    user, _, first_line = voided_line(min_stock=3, number="M-1")
+    first_claim = file_claim(user, first_line, amount="150.00")
+    services.claim_request_info(claim_id=first_claim.pk, user=StaffFactory(), message="Blurred.")
+    data = png_bytes(color=(4, 5, 6))
+    reply(user, first_claim, upload("same.png", data))
+    # and another voided line of the same affiliate, which would be approved at filing:
+    # min stock 3, a card on file, at most $100
+    _, _, line = voided_line(user=user, number="M-2")
+
+    # when: claim B is filed with the same R
+    claim = file_claim(user, line, amount="40.00", receipt=upload("same.png", data))
+
+    # then: B is a duplicate of A, in review, with no credit
+    claim.refresh_from_db()
+    assert claim.duplicate_of_id == first_claim.pk
+    assert claim.status == Claim.Status.IN_REVIEW
+    assert not claim.auto_approved
+    assert claim.credit_id is None
+    assert "duplicate_receipt" in [reason["code"] for reason in claim.reasons]

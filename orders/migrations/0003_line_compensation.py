@@ -14,8 +14,12 @@ def record_compensations(apps, schema_editor):
         Q(status="special_order")
         | Q(reversal_attempts_done__gt=0, status__in=["open", "fulfilled", "shipped"])
     ).update(compensation="special_order")
-    # Lines with a live claim that are not special orders (those keep the special order: the
-    # check below requires it, and Support decides the claim).
+    # Lines with a live claim that are not special orders. A special order that also has a live
+    # claim (a legacy pair) keeps the special order: the check below requires it, and deciding
+    # money is Support's, not a migration's. Such a claim cannot be approved or paid (the claim
+    # services refuse unless the line's compensation is "claim"); admin lists the pairs under
+    # the "line compensation" filter and warns on the claim's page, so Support denies the claim
+    # or has the special order withdrawn (then approving takes the line for the claim).
     claimed = Claim.objects.filter(status__in=LIVE_CLAIM).values("line_id")
     OrderLine.objects.filter(pk__in=claimed, compensation="").update(compensation="claim")
 
