@@ -13,6 +13,7 @@ import schemathesis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 from schemathesis.checks import not_a_server_error
@@ -90,7 +91,7 @@ def affiliate(db, settings, tmp_path):
         order_id=order.pk,
         line_id=line.pk,
         supplier_name="Local parts",
-        purchased_on=order.created_at.date(),
+        purchased_on=timezone.localdate(order.created_at),
         amount="12.50",
         receipt=SimpleUploadedFile("r.png", png_bytes(), content_type="image/png"),
     )
