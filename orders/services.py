@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate, Marketplace, PaymentMethod
 from affiliates.selectors import affiliate_default_payment_method
-from inventory.loader import INVENTORY_APPLY_LOCK
 from inventory.models import Item, Stock, visibility_threshold
 from orders import emails, events
 from orders.connectors import ConnectorError, Placement, PlacementRequest, get_connector
@@ -35,12 +34,29 @@ from orders.errors import (
     PaymentMethodMissingError,
 )
 from orders.geo import STATE_CENTRES, distance_key
+from orders.locks import (
+    inventory_lock_shared,
+    lock_affiliate,
+    lock_affiliate_only,
+    lock_item_ids,
+    lock_items,
+    lock_line,
+    lock_open_lines,
+    lock_order,
+    lock_orders,
+    lock_processing_orders,
+    lock_stock_rows,
+)
 from orders.models import ApiIdempotencyKey, Order, OrderEvent, OrderLine, SourcingAttempt
+from orders.transitions import After, check_line_move, check_order_move, order_status_from_lines
 from payments.gateways import get_gateway
 from payments.models import CENT, LedgerEntry
 from payments.services import ledger_record
 
 logger = logging.getLogger(__name__)
+
+# The order lock under its old name (tests take it to hold an order).
+_lock_order = lock_order
 
 Status = Order.Status
 LineStatus = OrderLine.Status
@@ -65,34 +81,6 @@ def _on_commit_enqueue(task, *args) -> None:
     transaction.on_commit(send)
 
 
-# Every row lock here is FOR NO KEY UPDATE (select_for_update(no_key=True)): none of these
-# services changes a key, and the weaker lock still excludes every other writer of the row but
-# lets other transactions insert rows that refer to it (an order line to its item, a ledger row
-# to its affiliate, an event to its order), whose foreign-key checks take FOR KEY SHARE. With
-# FOR UPDATE, a void refunding under an item lock could wait for a placement holding the
-# affiliate, which could be waiting for that item: a deadlock.
-
-
-def _lock_items(item_ids) -> dict[int, Item]:
-    # Always in primary-key order, the same order imports lock them in: no deadlocks.
-    return {
-        item.pk: item
-        for item in Item.objects.select_for_update(no_key=True)
-        .filter(pk__in=set(item_ids))
-        .order_by("pk")
-    }
-
-
-def _lock_item_ids(item_ids) -> None:
-    """_lock_items for a caller that needs the locks, not the rows."""
-    list(
-        Item.objects.select_for_update(no_key=True)
-        .filter(pk__in=set(item_ids))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
 def _commit_stock(quantities: dict[int, int], sign: int) -> None:
     """Add (sign=1) or release (sign=-1) committed qty; items must be locked already. One
     UPDATE for every item, each by its own qty."""
@@ -107,36 +95,15 @@ def _commit_stock(quantities: dict[int, int], sign: int) -> None:
     )
 
 
-def _check_move(source: str, target: str) -> None:
-    if not Order.can_move(source, target):
-        raise OrderStatusError(
-            f"An order that is {Status(source).label.lower()} cannot become "
-            f"{Status(target).label.lower()}."
-        )
-
-
 def _move(order: Order, target: str, **fields) -> bool:
     """Compare-and-set the order's status; True when this call made the move."""
-    _check_move(order.status, target)
+    check_order_move(order.status, target)
     updated = Order.objects.filter(pk=order.pk, status=order.status).update(status=target, **fields)
     if updated:
         order.status = target
         for name, value in fields.items():
             setattr(order, name, value)
     return bool(updated)
-
-
-def _lock_order(order_id: int) -> Order:
-    # Read with what a refund and an email of the order need: its affiliate and its payment
-    # method. Only the order's row is locked (of=self): without it, FOR UPDATE also locked the
-    # affiliate's row, so every settle, pay and cancel of an affiliate waited for the others and
-    # for its placements. FOR NO KEY UPDATE (an order's key never changes): rows that refer to
-    # the order, its events and attempts, can still be inserted while it is held.
-    return (
-        Order.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("affiliate", "payment_method")
-        .get(pk=order_id)
-    )
 
 
 # --- Placing ----------------------------------------------------------------------------------
@@ -240,7 +207,7 @@ def order_place(
 
     with transaction.atomic():
         # The affiliate row lock makes the marketplace-number check and the placement one step.
-        affiliate = Affiliate.objects.select_for_update(no_key=True).get(pk=affiliate.pk)
+        affiliate = lock_affiliate(affiliate.pk)
         if (
             marketplace_order_id
             and Order.objects.filter(
@@ -263,7 +230,7 @@ def order_place(
                 line_code__in={k[0] for k in keys}, part_number__in={k[1] for k in keys}
             ).only("pk", "line_code", "part_number")
         }
-        items = _lock_items(found.values())
+        items = lock_items(found.values())
         threshold = visibility_threshold(affiliate)
         wanted = Counter()
         for ln in clean_lines:
@@ -381,7 +348,7 @@ def order_place_once(
     placed = None
     try:
         with transaction.atomic():
-            Affiliate.objects.select_for_update(no_key=True).only("pk").get(pk=affiliate.pk)
+            lock_affiliate_only(affiliate.pk)
             stored = _idempotency_key_stored(affiliate, key)
             if stored is None:
                 placed = order_place(affiliate=affiliate, user=user, pay=False, **data)
@@ -430,7 +397,7 @@ def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None =
         description=f"{order.number} ({order.marketplace_order_id})",
     )
     with transaction.atomic():
-        order = _lock_order(order.pk)
+        order = lock_order(order.pk)
         if not result.succeeded:
             if order.status == Status.AWAITING_PAYMENT:
                 Order.objects.filter(pk=order.pk).update(payment_attempts=F("payment_attempts") + 1)
@@ -546,7 +513,7 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate
         )
         return TOO_LATE
     with transaction.atomic():
-        order = _lock_order(order.pk)
+        order = lock_order(order.pk)
         status_from = order.status
         if status_from == Status.CANCELLED:
             return CANCELLED
@@ -563,8 +530,9 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate
         if len(quantities) > 1:
             # In primary-key order, as every service locks items: two never wait on each
             # other. A single item is locked by its UPDATE just as well.
-            _lock_item_ids(quantities)
+            lock_item_ids(quantities)
         _commit_stock(quantities, -1)
+        check_line_move(LineStatus.OPEN, LineStatus.CANCELLED)
         order.lines.filter(status=LineStatus.OPEN).update(
             status=LineStatus.CANCELLED, committed=False
         )
@@ -599,8 +567,10 @@ def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            Order.objects.select_for_update(skip_locked=True, no_key=True)
-            .filter(status=Status.QUEUED, release_at__lte=now)
+            lock_orders(
+                Order.objects.filter(status=Status.QUEUED, release_at__lte=now),
+                skip_locked=True,
+            )
             .order_by("release_at")
             .values_list("pk", flat=True)[:limit]
         )
@@ -634,9 +604,10 @@ def order_redispatch_stalled(*, now=None) -> list[int]:
     redispatched = []
     with transaction.atomic():
         stalled = list(
-            Order.objects.select_for_update(skip_locked=True, no_key=True)
-            .filter(status=Status.PROCESSING, processing_started_at__lt=cutoff)
-            .order_by("processing_started_at")[:RELEASE_BATCH]
+            lock_orders(
+                Order.objects.filter(status=Status.PROCESSING, processing_started_at__lt=cutoff),
+                skip_locked=True,
+            ).order_by("processing_started_at")[:RELEASE_BATCH]
         )
         for order in stalled:
             runs = order.fulfillment_runs + 1
@@ -659,9 +630,9 @@ def order_fulfillment_restart(*, order_ids, user) -> list[Order]:
     restarted = []
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update(no_key=True)
-            .filter(pk__in=order_ids, status=Status.PROCESSING)
-            .order_by("pk")
+            lock_orders(Order.objects.filter(pk__in=order_ids, status=Status.PROCESSING)).order_by(
+                "pk"
+            )
         )
         for order in orders:
             runs = order.fulfillment_runs + 1
@@ -679,9 +650,7 @@ def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
     cleared = []
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update(no_key=True)
-            .filter(pk__in=order_ids, needs_attention=True)
-            .order_by("pk")
+            lock_orders(Order.objects.filter(pk__in=order_ids, needs_attention=True)).order_by("pk")
         )
         for order in orders:
             Order.objects.filter(pk=order.pk).update(needs_attention=False)
@@ -1018,15 +987,6 @@ def _record_answers(answers: list[tuple[SourcingAttempt, OrderEvent]]) -> None:
         events.write([event for _, event in answers])
 
 
-def _inventory_lock_shared() -> None:
-    """Imports and stock sweeps rewrite stock rows and item totals holding the inventory lock
-    alone; a fulfillment decision holds it shared. The two never interleave their row locks, so
-    they cannot deadlock whatever order their set-based statements lock rows in."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [INVENTORY_APPLY_LOCK])
-
-
 def _update_from_values(model, rows: list[tuple], set_sql: str, where: str = "", params=()):
     """One UPDATE of many rows of `model`, each with its own values, from a VALUES list: row
     values are v.column1 (the primary key), v.column2, ... (their names on PostgreSQL and SQLite
@@ -1058,34 +1018,19 @@ def _lines_decide(
         return {}
     now = timezone.now()
     with transaction.atomic():
-        _inventory_lock_shared()
+        inventory_lock_shared()
         # Orders, then stock rows, then items, each in primary-key order: the order every
         # service takes them in. Items are the rows a Cancel Request or a placement of the same
         # part waits for, so they are locked last, and held for as little as possible.
-        processing = set(
-            Order.objects.select_for_update(no_key=True, of=("self",))
-            .filter(pk__in={line.order_id for line in lines}, status=Status.PROCESSING)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        processing = lock_processing_orders({line.order_id for line in lines})
         lines = [line for line in lines if line.order_id in processing]
         accepted = {line.pk: routings[line.pk].accepted for line in lines}
         accepted = {pk: stock for pk, stock in accepted.items() if stock is not None}
-        on_hand = dict(
-            Stock.objects.select_for_update(no_key=True)
-            .filter(pk__in={stock.pk for stock in accepted.values()})
-            .order_by("pk")
-            .values_list("pk", "qty")
-        )
+        on_hand = lock_stock_rows({stock.pk for stock in accepted.values()})
         # Another run may have decided a line meanwhile: it is placed nowhere else (what this
         # run's warehouse answered is still recorded). Lines are only ever locked under their
         # order's lock, so taking them before the items closes no cycle.
-        still_open = set(
-            OrderLine.objects.select_for_update(no_key=True)
-            .filter(pk__in=[line.pk for line in lines], status=LineStatus.OPEN)
-            .order_by()
-            .values_list("pk", flat=True)
-        )
+        still_open = lock_open_lines([line.pk for line in lines])
         answered = [line for line in lines if line.pk in accepted]
         lines = [line for line in lines if line.pk in still_open]
         won = [line for line in answered if line.pk in still_open]
@@ -1100,7 +1045,7 @@ def _lines_decide(
         results = {}
         if not to_void:
             results = _settle_and_write(processing, settle=settle, now=now, timelines=timelines)
-        _lock_item_ids({line.item_id for line in lines})
+        lock_item_ids({line.item_id for line in lines})
         _items_take(won, taken)
         if to_void:
             for line in to_void:
@@ -1132,6 +1077,7 @@ def _lines_accept(
         on_hand[stock.pk] = on_hand.get(stock.pk, 0) - taken[line.pk]
         stock_taken[stock.pk] += taken[line.pk]
     ops = connection.ops
+    check_line_move(LineStatus.OPEN, LineStatus.FULFILLED)
     _update_from_values(
         OrderLine,
         [
@@ -1177,8 +1123,9 @@ def order_line_void(*, line: OrderLine, order: Order) -> str:
 def _line_void(line: OrderLine, order: Order, *, timeline: list | None = None) -> str:
     """Void an open line and refund it. Its events are written at once, or, given a timeline,
     added to it for the caller to write with its own."""
-    _lock_item_ids([line.item_id])
+    lock_item_ids([line.item_id])
     now = timezone.now()
+    check_line_move(LineStatus.OPEN, LineStatus.VOIDED)
     won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
         status=LineStatus.VOIDED,
         voided_at=now,
@@ -1212,25 +1159,10 @@ def _line_void(line: OrderLine, order: Order, *, timeline: list | None = None) -
     return LineStatus.VOIDED
 
 
-def _settle_target(statuses: set[str]) -> str | None:
-    """What an order becomes from its lines' statuses; None while a line is open."""
-    if LineStatus.OPEN in statuses:
-        return None
-    filled = statuses & {LineStatus.FULFILLED, LineStatus.SHIPPED}
-    unfilled = statuses & {LineStatus.VOIDED, LineStatus.SPECIAL_ORDER}
-    if LineStatus.SPECIAL_ORDER in statuses:
-        return Status.SPECIAL_ORDER
-    if filled and unfilled:
-        return Status.PARTIALLY_VOIDED
-    if filled:
-        return Status.FULFILLED
-    return Status.VOIDED
-
-
 def order_settle(*, order_id: int) -> str | None:
     """When no line is open any more, move the order to what its lines say."""
     with transaction.atomic():
-        return _settle_locked(_lock_order(order_id))
+        return _settle_locked(lock_order(order_id))
 
 
 def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
@@ -1238,7 +1170,9 @@ def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
     Given a timeline, its event is added there for the caller to write."""
     if order.status != Status.PROCESSING:
         return None
-    target = _settle_target(set(order.lines.values_list("status", flat=True)))
+    target = order_status_from_lines(
+        order.lines.values_list("status", flat=True), after=After.SOURCING
+    )
     if target is None:
         return None
     status_from = order.status
@@ -1256,9 +1190,12 @@ def _orders_settle_locked(order_ids, *, now, timelines: dict[int, list]) -> dict
     lines = OrderLine.objects.filter(order_id__in=order_ids).order_by()
     for order_id, status in lines.values_list("order_id", "status"):
         statuses[order_id].add(status)
-    results = {order_id: _settle_target(found) for order_id, found in statuses.items()}
+    results = {
+        order_id: order_status_from_lines(found, after=After.SOURCING)
+        for order_id, found in statuses.items()
+    }
     for target in {t for t in results.values() if t is not None}:
-        _check_move(Status.PROCESSING, target)
+        check_order_move(Status.PROCESSING, target)
         moving = [order_id for order_id, t in results.items() if t == target]
         Order.objects.filter(pk__in=moving, status=Status.PROCESSING).update(
             status=target, decided_at=now, processing_started_at=None
@@ -1338,10 +1275,10 @@ def order_special_order_request(*, order: Order, line_id: int, user=None) -> Ord
     """The buyer agreed to wait: keep a voided line open until stock appears. Refused when the
     line is compensated already (a claim for it is in review, approved or paid)."""
     with transaction.atomic():
-        order = _lock_order(order.pk)
+        order = lock_order(order.pk)
         line_pk = _order_line(order, line_id).pk
         # Locked, then read: a claim filed meanwhile (it locks the line) is seen here.
-        line = OrderLine.objects.select_for_update(no_key=True).get(pk=line_pk)
+        line = lock_line(line_pk)
         if line.compensation:
             raise LineCompensatedError(
                 line_compensated_message(line, wanted=Compensation.SPECIAL_ORDER), field="line"
@@ -1355,6 +1292,7 @@ def order_special_order_request(*, order: Order, line_id: int, user=None) -> Ord
         status_from = order.status
         if order.status != Status.SPECIAL_ORDER:
             _move(order, Status.SPECIAL_ORDER)
+        check_line_move(LineStatus.VOIDED, LineStatus.SPECIAL_ORDER)
         OrderLine.objects.filter(pk=line.pk, status=LineStatus.VOIDED).update(
             status=LineStatus.SPECIAL_ORDER
         )
@@ -1364,30 +1302,22 @@ def order_special_order_request(*, order: Order, line_id: int, user=None) -> Ord
     return line
 
 
-def _status_without_special_orders(order: Order) -> str:
-    statuses = set(order.lines.values_list("status", flat=True))
-    if LineStatus.SPECIAL_ORDER in statuses:
-        return Status.SPECIAL_ORDER
-    if statuses & {LineStatus.FULFILLED}:
-        return Status.PARTIALLY_VOIDED
-    if statuses & {LineStatus.SHIPPED}:
-        return Status.SHIPPED
-    return Status.CANCELLED
-
-
 def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> OrderLine:
     with transaction.atomic():
-        order = _lock_order(order.pk)
+        order = lock_order(order.pk)
         line = _order_line(order, line_id)
         if line.status != LineStatus.SPECIAL_ORDER:
             raise OrderStatusError("This line is not an open special order.")
         # Withdrawn before it shipped: the line is voided and refunded, free to be claimed.
+        check_line_move(line.status, LineStatus.VOIDED)
         OrderLine.objects.filter(pk=line.pk).update(
             status=LineStatus.VOIDED, compensation=Compensation.NONE
         )
         line.status, line.compensation = LineStatus.VOIDED, Compensation.NONE
         status_from = order.status
-        target = _status_without_special_orders(order)
+        target = order_status_from_lines(
+            order.lines.values_list("status", flat=True), after=After.SPECIAL_ORDER_WITHDRAWN
+        )
         if target != order.status:
             _move(order, target)
         events.special_order_withdrawn(line, user=user, status_from=status_from)
@@ -1419,8 +1349,8 @@ def special_orders_restock() -> list[int]:
             )
             result_ok, message, reference = result.succeeded, result.message, result.reference
         with transaction.atomic():
-            order = _lock_order(order.pk)
-            line = order.lines.select_for_update(no_key=True).get(pk=line.pk)
+            order = lock_order(order.pk)
+            line = lock_line(line.pk, order=order)
             if line.status != LineStatus.SPECIAL_ORDER:
                 continue
             if not result_ok:
@@ -1430,7 +1360,7 @@ def special_orders_restock() -> list[int]:
                 events.reversal_failed(line, message=message)
                 emails.reversal_failed(order, line, message=message)
                 continue
-            items = _lock_items([line.item_id])
+            items = lock_items([line.item_id])
             ledger_record(
                 affiliate=order.affiliate,
                 kind=LedgerEntry.Kind.REVERSAL,
@@ -1446,6 +1376,7 @@ def special_orders_restock() -> list[int]:
                 # line the next time stock appears. (The ledger row stands for the next cycle.)
                 continue
             _commit_stock({line.item_id: line.qty}, +1)
+            check_line_move(line.status, LineStatus.OPEN)
             OrderLine.objects.filter(pk=line.pk).update(
                 status=LineStatus.OPEN,
                 committed=True,
@@ -1485,7 +1416,8 @@ def shipments_poll() -> int:
         if not tracking:
             continue
         with transaction.atomic():
-            order = _lock_order(line.order_id)
+            order = lock_order(line.order_id)
+            check_line_move(LineStatus.FULFILLED, LineStatus.SHIPPED)
             if not OrderLine.objects.filter(pk=line.pk, status=LineStatus.FULFILLED).update(
                 status=LineStatus.SHIPPED, tracking_number=tracking
             ):
@@ -1493,10 +1425,11 @@ def shipments_poll() -> int:
             line.tracking_number = tracking
             events.line_shipped(line)
             shipped += 1
-            statuses = set(order.lines.values_list("status", flat=True))
-            done = statuses <= {LineStatus.SHIPPED, LineStatus.VOIDED, LineStatus.CANCELLED}
-            if done and order.status in (Status.FULFILLED, Status.PARTIALLY_VOIDED):
+            target = order_status_from_lines(
+                order.lines.values_list("status", flat=True), after=After.SHIPMENT
+            )
+            if target is not None and order.status in (Status.FULFILLED, Status.PARTIALLY_VOIDED):
                 status_from = order.status
-                _move(order, Status.SHIPPED, shipped_at=timezone.now())
+                _move(order, target, shipped_at=timezone.now())
                 events.shipped(order, status_from=status_from)
     return shipped
