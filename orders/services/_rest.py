@@ -1,0 +1,1256 @@
+"""What is still to be split by stage."""
+
+import contextlib
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from affiliates.models import Affiliate, Marketplace
+from affiliates.selectors import affiliate_default_payment_method
+from inventory.models import Item, Stock, visibility_threshold
+from orders import emails, events
+from orders.connectors import ConnectorError, Placement, PlacementRequest, get_connector
+from orders.errors import (
+    IdempotencyKeyReusedError,
+    LineCompensatedError,
+    OrderLineUnknownError,
+    OrderRefusedError,
+    OrderStatusError,
+    PaymentMethodMissingError,
+)
+from orders.geo import STATE_CENTRES, distance_key
+from orders.locks import (
+    inventory_lock_shared,
+    lock_affiliate,
+    lock_affiliate_only,
+    lock_item_ids,
+    lock_items,
+    lock_line,
+    lock_open_lines,
+    lock_order,
+    lock_orders,
+    lock_processing_orders,
+    lock_stock_rows,
+)
+from orders.models import ApiIdempotencyKey, Order, OrderEvent, OrderLine, SourcingAttempt
+from orders.services._common import (
+    LineStatus,
+    Status,
+    _commit_stock,
+    _enqueue_fulfillment,
+    _move,
+    logger,
+)
+from orders.services.payment import (
+    _refund,
+    order_pay,
+)
+from orders.transitions import After, check_line_move, check_order_move, order_status_from_lines
+from payments.gateways import get_gateway
+from payments.models import CENT, LedgerEntry
+from payments.services import ledger_record
+
+# A line's qty and an order's size: generous for drop-ship, small enough to catch typos.
+MAX_LINE_QTY = 999
+
+
+MAX_LINES = 100
+
+
+def _check_lines(lines: list[dict]) -> tuple[list[dict], list[dict]]:
+    problems, clean = [], []
+    if not lines:
+        problems.append({"line": None, "message": "An order needs at least one line."})
+    if len(lines) > MAX_LINES:
+        problems.append({"line": None, "message": f"An order has at most {MAX_LINES} lines."})
+    for number, raw in enumerate(lines, start=1):
+        line_code = str(raw.get("line_code") or "").strip().upper()
+        part_number = str(raw.get("part_number") or "").strip().upper()
+        try:
+            qty = int(raw.get("qty"))
+        except (TypeError, ValueError):
+            qty = None
+        if not line_code or not part_number:
+            problems.append({"line": number, "message": "Line code and part number are needed."})
+        elif qty is None or not 1 <= qty <= MAX_LINE_QTY:
+            problems.append(
+                {"line": number, "message": f"Qty must be a whole number from 1 to {MAX_LINE_QTY}."}
+            )
+        else:
+            clean.append(
+                {"line": number, "line_code": line_code, "part_number": part_number, "qty": qty}
+            )
+    return clean, problems
+
+
+SHIP_TO_FIELDS = {
+    # field: (label, longest value)
+    "name": ("Buyer name", 200),
+    "address1": ("Address", 200),
+    "address2": ("Address line 2", 200),
+    "city": ("City", 100),
+    "state": ("State", 2),
+    "postal_code": ("ZIP code", 10),
+    "country": ("Country", 2),
+}
+
+
+_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+
+
+def _check_ship_to(ship_to: dict) -> tuple[dict, list[dict]]:
+    clean, problems = {}, []
+
+    def problem(field, message):
+        problems.append({"line": None, "field": field, "message": message})
+
+    for name, (label, max_length) in SHIP_TO_FIELDS.items():
+        value = str(ship_to.get(name) or "").strip()
+        if name in ("state", "country"):
+            value = value.upper()
+        if not value and name not in ("address2", "country"):
+            problem(name, f"{label} is needed.")
+        elif len(value) > max_length:
+            problem(name, f"{label} is longer than {max_length} characters.")
+        clean[name] = value
+    clean["country"] = clean["country"] or "US"
+    if clean["country"] != "US":
+        problem("country", "FBS ships to US addresses only.")
+    if clean["state"] and clean["state"] not in STATE_CENTRES:
+        problem("state", "State must be a two-letter US state code, e.g. TX.")
+    if clean["postal_code"] and not _ZIP.match(clean["postal_code"]):
+        problem("postal_code", "ZIP code must be 5 digits, or ZIP+4 (75001-1234).")
+    return clean, problems
+
+
+def order_place(
+    *,
+    affiliate: Affiliate,
+    user=None,
+    marketplace: str,
+    marketplace_order_id: str,
+    ship_to: dict,
+    lines: list[dict],
+    pay: bool = True,
+) -> Order:
+    """Place an order: every line a visible item with enough available, stock committed at once.
+
+    Anything wrong refuses the whole order with OrderRefusedError listing each problem, and keeps
+    nothing. With a valid payment method on file the order is charged straight away.
+    """
+    marketplace_order_id = (marketplace_order_id or "").strip()
+    problems = []
+    if marketplace not in Marketplace.values:
+        problems.append({"line": None, "field": "marketplace", "message": "Unknown marketplace."})
+    if not marketplace_order_id or len(marketplace_order_id) > 100:
+        problems.append(
+            {
+                "line": None,
+                "field": "marketplace_order_id",
+                "message": "The marketplace order number is needed (at most 100 characters).",
+            }
+        )
+    ship, ship_problems = _check_ship_to(ship_to or {})
+    clean_lines, line_problems = _check_lines(list(lines or []))
+    # Every problem is reported at once: these, and below the catalog and stock of each line.
+    problems += ship_problems + line_problems
+
+    with transaction.atomic():
+        # The affiliate row lock makes the marketplace-number check and the placement one step.
+        affiliate = lock_affiliate(affiliate.pk)
+        if (
+            marketplace_order_id
+            and Order.objects.filter(
+                affiliate=affiliate, marketplace_order_id=marketplace_order_id
+            ).exists()
+        ):
+            problems.insert(
+                0,
+                {
+                    "line": None,
+                    "field": "marketplace_order_id",
+                    "message": "You already sent "
+                    f"an order with marketplace order number {marketplace_order_id}.",
+                },
+            )
+        keys = {(ln["line_code"], ln["part_number"]) for ln in clean_lines}
+        found = {
+            (i.line_code, i.part_number): i.pk
+            for i in Item.objects.filter(
+                line_code__in={k[0] for k in keys}, part_number__in={k[1] for k in keys}
+            ).only("pk", "line_code", "part_number")
+        }
+        items = lock_items(found.values())
+        threshold = visibility_threshold(affiliate)
+        wanted = Counter()
+        for ln in clean_lines:
+            item_id = found.get((ln["line_code"], ln["part_number"]))
+            if item_id is not None:
+                wanted[item_id] += ln["qty"]
+        for ln in clean_lines:
+            item_id = found.get((ln["line_code"], ln["part_number"]))
+            item = items.get(item_id)
+            # A hidden item answers like an unknown one: it does not exist for this affiliate.
+            if item is None or item.available_qty < threshold:
+                problems.append(
+                    {
+                        "line": ln["line"],
+                        "message": f"{ln['line_code']} {ln['part_number']} is not in your catalog.",
+                    }
+                )
+            elif item.available_qty < wanted[item_id]:
+                problems.append(
+                    {
+                        "line": ln["line"],
+                        "message": f"Only {item.available_qty} of {ln['line_code']} "
+                        f"{ln['part_number']} available; {wanted[item_id]} asked.",
+                    }
+                )
+        if problems:
+            raise OrderRefusedError("The order was not placed.", problems=problems)
+
+        order = Order.objects.create(
+            affiliate=affiliate,
+            placed_by=user,
+            marketplace=marketplace,
+            marketplace_order_id=marketplace_order_id,
+            ship_name=ship["name"],
+            ship_address1=ship["address1"],
+            ship_address2=ship["address2"],
+            ship_city=ship["city"],
+            ship_state=ship["state"],
+            ship_postal_code=ship["postal_code"],
+            ship_country=ship["country"],
+            status=Status.AWAITING_PAYMENT,
+            min_stock_at_placement=affiliate.min_stock,
+            card_on_file_at_placement=affiliate.payment_methods.cards().valid().exists(),
+        )
+        total = Decimal("0.00")
+        order_lines = []
+        for ln in clean_lines:
+            item = items[found[(ln["line_code"], ln["part_number"])]]
+            line_total = (item.price * ln["qty"]).quantize(CENT)
+            total += line_total
+            order_lines.append(
+                OrderLine(
+                    order=order,
+                    item=item,
+                    line_code=item.line_code,
+                    part_number=item.part_number,
+                    qty=ln["qty"],
+                    unit_price=item.price,
+                    line_total=line_total,
+                    committed=True,
+                )
+            )
+        OrderLine.objects.bulk_create(order_lines)
+        _commit_stock(wanted, +1)
+        order.total = total
+        order.save(update_fields=["total"])
+        events.placed(order, user=user)
+
+    if pay:
+        _pay_if_method_on_file(order=order, user=user)
+        order.refresh_from_db()
+    return order
+
+
+def _pay_if_method_on_file(*, order: Order, user) -> None:
+    """After placement has committed: charge the new order at once when a valid method is on
+    file; a decline leaves it waiting for payment."""
+    if affiliate_default_payment_method(affiliate=order.affiliate) is None:
+        return
+    # Cancelled, or the method left the file, in the meantime: the order stays as it is.
+    with contextlib.suppress(OrderStatusError, PaymentMethodMissingError):
+        order_pay(order=order, user=user)
+
+
+def _idempotency_key_stored(affiliate: Affiliate, key: str) -> ApiIdempotencyKey | None:
+    return (
+        ApiIdempotencyKey.objects.filter(affiliate=affiliate, key=key)
+        .select_related("order__affiliate")
+        .first()
+    )
+
+
+def order_place_once(
+    *, affiliate: Affiliate, user, key: str, request_hash: str, data: dict
+) -> tuple[Order, bool]:
+    """Place the order once per (affiliate, key); (order, True) when it was placed before.
+
+    How it stays one order and one charge, even for two identical requests at the same moment:
+    - The order and its key row are written in one transaction, under the affiliate's row lock
+      (the lock order_place itself takes for every placement of the affiliate). The key is looked
+      up after the lock is held, so a second request waits for the first to commit and then
+      finds its key: it answers with the first order and places nothing. The unique
+      (affiliate, key) constraint backs this up: an insert that loses anyway rolls its order
+      back whole and answers from the winner's row.
+    - The money moves only after that commit: order_place(pay=False), then the charge that
+      order_place(pay=True) makes after its own transaction. A charge is never made for an order
+      that could still be rolled back, and no gateway call is made under the lock.
+    - A repeat never charges: it answers with the order as it is now. If the first request died
+      between the commit and the charge, that order is awaiting_payment and POST .../pay pays it
+      (order_pay's gateway key is per order and attempt: a pay racing a charge in flight replays
+      it, never doubles it).
+    - A refused order keeps no key (there is no order to point at): the same key can be sent
+      again once the problems are fixed.
+    """
+    placed = None
+    try:
+        with transaction.atomic():
+            lock_affiliate_only(affiliate.pk)
+            stored = _idempotency_key_stored(affiliate, key)
+            if stored is None:
+                placed = order_place(affiliate=affiliate, user=user, pay=False, **data)
+                ApiIdempotencyKey.objects.create(
+                    affiliate=affiliate, key=key, request_hash=request_hash, order=placed
+                )
+    except IntegrityError:
+        placed = None
+        stored = _idempotency_key_stored(affiliate, key)
+        if stored is None:
+            raise
+    if placed is not None:
+        _pay_if_method_on_file(order=placed, user=user)
+        return placed, False
+    if stored.request_hash != request_hash:
+        raise IdempotencyKeyReusedError(
+            f"This Idempotency-Key was already used for a different order "
+            f"({stored.order.number}). Send a new key for a new order.",
+            field="Idempotency-Key",
+        )
+    return stored.order, True
+
+
+CANCELLED = "cancelled"
+
+
+TOO_LATE = "too_late"
+
+
+def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate=None) -> str:
+    """The affiliate's Cancel Request: "cancelled" when it won, "too_late" when the order had
+    already left the queue. The same compare-and-set as the release: only one of them wins.
+
+    Given `affiliate`, the order must be one of its own: another's raises Order.DoesNotExist,
+    as an unknown id does."""
+    reason = (reason or "").strip()[:300]
+    # No status leads back into the queue (Order.TRANSITIONS): an order seen past it, by a plain
+    # read, is past it for good. The answer is then given without waiting for the order's row
+    # lock, which a fulfillment run may hold while it decides the order's lines.
+    seen = Order.objects.filter(pk=order.pk)
+    if affiliate is not None:
+        seen = seen.filter(affiliate=affiliate)
+    status_now = seen.values_list("status", flat=True).get()
+    if status_now == Status.CANCELLED:
+        return CANCELLED  # asked twice: the first one won; nothing moves again
+    if status_now not in Order.CANCELLABLE:
+        events.cancel_requested(
+            order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_now
+        )
+        return TOO_LATE
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        status_from = order.status
+        if status_from == Status.CANCELLED:
+            return CANCELLED
+        if status_from not in Order.CANCELLABLE or not _move(
+            order, Status.CANCELLED, cancelled_at=timezone.now()
+        ):
+            events.cancel_requested(
+                order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_from
+            )
+            return TOO_LATE
+        quantities = Counter()
+        for item_id, qty in order.lines.filter(committed=True).values_list("item_id", "qty"):
+            quantities[item_id] += qty
+        if len(quantities) > 1:
+            # In primary-key order, as every service locks items: two never wait on each
+            # other. A single item is locked by its UPDATE just as well.
+            lock_item_ids(quantities)
+        _commit_stock(quantities, -1)
+        check_line_move(LineStatus.OPEN, LineStatus.CANCELLED)
+        order.lines.filter(status=LineStatus.OPEN).update(
+            status=LineStatus.CANCELLED, committed=False
+        )
+        timeline = [
+            events.cancel_requested(
+                order,
+                user=user,
+                outcome=CANCELLED,
+                reason=reason,
+                status_from=status_from,
+                save=False,
+            )
+        ]
+        if status_from == Status.QUEUED:
+            _refund(
+                order,
+                amount=order.total,
+                key=f"order:{order.pk}:refund",
+                kind=LedgerEntry.Kind.REFUND,
+                timeline=timeline,
+            )
+        events.write(timeline)
+        emails.order_cancelled(order)
+    return CANCELLED
+
+
+# Orders released per sweep transaction; the sweep loops until none are due.
+RELEASE_BATCH = 500
+
+
+def order_release_due(*, now=None, limit: int = RELEASE_BATCH) -> list[int]:
+    """Release orders whose cancel window has closed; queue their fulfillment after commit."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            lock_orders(
+                Order.objects.filter(status=Status.QUEUED, release_at__lte=now),
+                skip_locked=True,
+            )
+            .order_by("release_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not due:
+            return []
+        Order.objects.filter(pk__in=due, status=Status.QUEUED).update(
+            status=Status.PROCESSING,
+            released_at=now,
+            processing_started_at=now,
+            fulfillment_runs=F("fulfillment_runs") + 1,
+        )
+        events.released(due)
+        _enqueue_fulfillment(due)
+    return due
+
+
+def order_redispatch_stalled(*, now=None) -> list[int]:
+    """Hand out again orders whose fulfillment run died (a killed worker's task is not
+    redelivered by Redis for an hour); flag those that keep failing to Support."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.FBS_PROCESSING_TIMEOUT_SECONDS)
+    redispatched = []
+    with transaction.atomic():
+        stalled = list(
+            lock_orders(
+                Order.objects.filter(status=Status.PROCESSING, processing_started_at__lt=cutoff),
+                skip_locked=True,
+            ).order_by("processing_started_at")[:RELEASE_BATCH]
+        )
+        for order in stalled:
+            runs = order.fulfillment_runs + 1
+            Order.objects.filter(pk=order.pk).update(
+                processing_started_at=now, fulfillment_runs=runs
+            )
+            events.redispatched(order, runs=runs)
+            if runs > settings.FBS_MAX_FULFILLMENT_RUNS and not order.needs_attention:
+                Order.objects.filter(pk=order.pk).update(needs_attention=True)
+                events.flagged(order, reason=f"fulfillment did not finish after {runs - 1} runs")
+                emails.support_order_stuck(order, runs=runs - 1)
+            redispatched.append(order.pk)
+        _enqueue_fulfillment(redispatched)
+    return redispatched
+
+
+def order_fulfillment_restart(*, order_ids, user) -> list[Order]:
+    """Support hands processing orders to fulfillment again now, without waiting for the
+    stalled-run sweep; the run is queued after commit, as the sweep would."""
+    restarted = []
+    with transaction.atomic():
+        orders = list(
+            lock_orders(Order.objects.filter(pk__in=order_ids, status=Status.PROCESSING)).order_by(
+                "pk"
+            )
+        )
+        for order in orders:
+            runs = order.fulfillment_runs + 1
+            Order.objects.filter(pk=order.pk).update(
+                processing_started_at=timezone.now(), fulfillment_runs=runs
+            )
+            events.redispatched(order, runs=runs, user=user)
+            restarted.append(order)
+        _enqueue_fulfillment([order.pk for order in restarted])
+    return restarted
+
+
+def order_clear_needs_attention(*, order_ids, user) -> list[Order]:
+    """Support has dealt with what flagged these orders."""
+    cleared = []
+    with transaction.atomic():
+        orders = list(
+            lock_orders(Order.objects.filter(pk__in=order_ids, needs_attention=True)).order_by("pk")
+        )
+        for order in orders:
+            Order.objects.filter(pk=order.pk).update(needs_attention=False)
+            events.attention_cleared(order, user=user)
+            cleared.append(order)
+    return cleared
+
+
+@dataclass
+class _History:
+    """What earlier runs recorded for a line's current cycle: the warehouses that answered (not
+    asked again) and the first choice's cost (what a second source's extra cost is measured
+    against)."""
+
+    tried: dict[int, str] = field(default_factory=dict)
+    first_cost: Decimal | None = None
+
+
+@dataclass
+class _Routing:
+    """The warehouse that accepted a line (None: nobody did), with its attempt row and event,
+    not written yet: they are written with the line's decision."""
+
+    accepted: Stock | None = None
+    attempt: SourcingAttempt | None = None
+    event: OrderEvent | None = None
+    second_source: bool = False
+    extra: Decimal = Decimal("0.00")
+
+
+def _sourcing_history(lines: list[OrderLine]) -> dict[int, _History]:
+    """Every line's _History, in one query (a fresh line has none)."""
+    cycles = {line.pk: line.reversal_attempts_done for line in lines}
+    history = {pk: _History() for pk in cycles}
+    rows = (
+        SourcingAttempt.objects.filter(line_id__in=cycles)
+        .order_by("pk")
+        .values_list("line_id", "cycle", "warehouse_id", "outcome", "unit_cost")
+    )
+    for line_id, cycle, warehouse_id, outcome, unit_cost in rows:
+        if cycle != cycles[line_id]:
+            continue
+        line_history = history[line_id]
+        if line_history.first_cost is None:
+            line_history.first_cost = unit_cost
+        if outcome != SourcingAttempt.Outcome.ERROR:
+            line_history.tried[warehouse_id] = outcome
+    return history
+
+
+def _candidates(lines: list[OrderLine]) -> dict[int, list[Stock]]:
+    """Per line, the stock rows that count for its item, closest to its buyer first (then the
+    cheapest), from one query for the whole batch. Lines of one item share the rows."""
+    stock = Stock.objects.filter(
+        item_id__in={line.item_id for line in lines},
+        warehouse__counts_in_stock=True,
+        qty__gte=min(line.qty for line in lines),
+    ).select_related("warehouse")
+    by_item = {line.item_id: [] for line in lines}
+    for row in stock:
+        by_item[row.item_id].append(row)
+    distances = {}
+
+    def closest_first(row: Stock, order: Order):
+        where = (row.warehouse_id, order.ship_state, order.ship_postal_code)
+        if where not in distances:
+            distances[where] = distance_key(
+                from_state=row.warehouse.state,
+                from_postal=row.warehouse.postal_code,
+                to_state=order.ship_state,
+                to_postal=order.ship_postal_code,
+            )
+        return distances[where], row.cost, row.warehouse_id
+
+    return {
+        line.pk: sorted(by_item[line.item_id], key=lambda row: closest_first(row, line.order))
+        for line in lines
+    }
+
+
+def _placement_key(line: OrderLine, stock: Stock) -> str:
+    # One key per line, warehouse and cycle: asking again gets the first answer.
+    return f"line:{line.pk}:wh:{stock.warehouse_id}:{line.reversal_attempts_done}"
+
+
+def _route(
+    connector,
+    lines: list[OrderLine],
+    *,
+    history: dict[int, _History],
+    candidates: dict[int, list[Stock]],
+) -> dict[int, _Routing]:
+    """Ask in rounds: each line still undecided goes to its next warehouse, the closest that
+    stocks it first; on a miss, every other one with stock, whatever it costs, until one
+    accepts. A round is one connector call for all its lines. Misses and errors are recorded as
+    they come; acceptances are _lines_decide's to record. A line nobody accepts routes to None
+    (void)."""
+    # What each stock row still has for this run: a line asked for 2 counts them out for the
+    # next line of the same item, and gives them back if the warehouse misses.
+    left = {row.pk: row.qty for rows in candidates.values() for row in rows}
+    first_cost = {line.pk: history[line.pk].first_cost for line in lines}
+    asked_before = {line.pk: history[line.pk].first_cost is not None for line in lines}
+    routings = {line.pk: _Routing() for line in lines}
+    pending = lines
+    while pending:
+        asks = []
+        for line in pending:
+            tried = history[line.pk].tried
+            stock = next(
+                (
+                    row
+                    for row in candidates[line.pk]
+                    if row.warehouse_id not in tried and left[row.pk] >= line.qty
+                ),
+                None,
+            )
+            if stock is None:
+                continue  # nobody left to ask
+            tried[stock.warehouse_id] = "asked"
+            left[stock.pk] -= line.qty
+            asks.append((line, stock))
+        if not asks:
+            break
+        pending, missed = [], []
+        for (line, stock), placement in zip(asks, _ask(connector, asks), strict=True):
+            second_source = asked_before[line.pk]
+            asked_before[line.pk] = True
+            if first_cost[line.pk] is None:
+                first_cost[line.pk] = stock.cost
+            if placement is None or not placement.accepted:
+                left[stock.pk] += line.qty
+                pending.append(line)
+            if placement is None:
+                continue  # did not answer (its errors are recorded): on to the next warehouse
+            extra = max(Decimal("0"), (stock.cost - first_cost[line.pk]) * line.qty).quantize(CENT)
+            outcome = "accepted" if placement.accepted else "missed"
+            attempt = SourcingAttempt(
+                line=line,
+                cycle=line.reversal_attempts_done,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                unit_cost=stock.cost,
+                extra_cost=extra if placement.accepted else Decimal("0"),
+                message=placement.message,
+            )
+            event = events.sourcing(
+                line,
+                warehouse=stock.warehouse,
+                outcome=outcome,
+                second_source=second_source,
+                extra_cost=extra,
+                message=placement.message,
+                save=False,
+            )
+            if placement.accepted:
+                routings[line.pk] = _Routing(stock, attempt, event, second_source, extra)
+            else:
+                missed.append((attempt, event))
+        _record_answers(missed)
+    return routings
+
+
+def _ask(connector, asks: list[tuple[OrderLine, Stock]]) -> list[Placement | None]:
+    """One round's asks, each tried FBS_CONNECTOR_TRIES times at most with doubling back-off
+    while its warehouse does not answer; each error is on the timeline. None: never answered."""
+    answers: list[Placement | None] = [None] * len(asks)
+    waiting = list(range(len(asks)))
+    tries = settings.FBS_CONNECTOR_TRIES
+    for attempt in range(1, tries + 1):
+        requests = [
+            PlacementRequest(
+                warehouse=asks[i][1].warehouse,
+                line=asks[i][0],
+                idempotency_key=_placement_key(*asks[i]),
+            )
+            for i in waiting
+        ]
+        try:
+            replies = connector.place_many(requests)
+        except ConnectorError as exc:
+            # The call as a whole failed: every request in it did not answer.
+            replies = [exc] * len(requests)
+        errors, still = [], []
+        for i, reply in zip(waiting, replies, strict=True):
+            if not isinstance(reply, ConnectorError):
+                answers[i] = reply
+                continue
+            line, stock = asks[i]
+            still.append(i)
+            errors.append(
+                (
+                    SourcingAttempt(
+                        line=line,
+                        cycle=line.reversal_attempts_done,
+                        warehouse=stock.warehouse,
+                        outcome=SourcingAttempt.Outcome.ERROR,
+                        unit_cost=stock.cost,
+                        message=str(reply)[:255],
+                    ),
+                    events.sourcing(
+                        line,
+                        warehouse=stock.warehouse,
+                        outcome="error",
+                        second_source=False,
+                        extra_cost=None,
+                        message=f"{reply} (try {attempt} of {tries})",
+                        save=False,
+                    ),
+                )
+            )
+        _record_answers(errors)
+        waiting = still
+        if not waiting:
+            break
+        if attempt < tries:
+            time.sleep(settings.FBS_CONNECTOR_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return answers
+
+
+def _record_answers(answers: list[tuple[SourcingAttempt, OrderEvent]]) -> None:
+    """Misses and errors, written at once in a transaction of their own. Their foreign keys
+    share-lock the warehouses' rows: taken in primary-key order, as the stock sweep and the
+    imports lock warehouses, they cannot close a cycle with those."""
+    if not answers:
+        return
+    with transaction.atomic():
+        SourcingAttempt.objects.bulk_create(
+            sorted((attempt for attempt, _ in answers), key=lambda a: a.warehouse_id)
+        )
+        events.write([event for _, event in answers])
+
+
+def order_fulfill(*, order_id: int) -> str | None:
+    """Fulfill one order: order_fulfill_batch of one. Returns what the order became (None: it
+    was not processing, or a line is still open)."""
+    return order_fulfill_batch(order_ids=[order_id]).get(order_id)
+
+
+def order_fulfill_batch(*, order_ids: list[int]) -> dict[int, str | None]:
+    """Send every open line of these processing orders to a warehouse and settle the orders.
+    Safe to run twice or concurrently: each line is decided by one compare-and-set under its
+    order's lock, each warehouse answer is keyed.
+
+    The warehouses are asked outside any transaction; misses and errors are recorded as they
+    come; then one transaction decides every line of the batch (accepted where a warehouse took
+    it, or voided and refunded) and settles the orders. A run that dies before that commit has
+    decided nothing: the next run asks the same warehouses with the same keys and gets the same
+    answers.
+
+    If deciding the batch together fails for a reason other than the database's (a transient
+    error is raised, for the task to retry the whole batch), each order is tried on its own, so
+    that one bad order does not hold back the others; the one that still fails stays processing
+    for the stalled-run sweep, and then Support."""
+    try:
+        return _fulfill(order_ids)
+    except OperationalError:
+        raise
+    except Exception:
+        if len(order_ids) == 1:
+            raise
+        logger.exception("Fulfilling %s orders together failed; one by one now", len(order_ids))
+    results = {}
+    for order_id in order_ids:
+        try:
+            results.update(_fulfill([order_id]))
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception(
+                "Fulfilling order %s failed; the stalled-run sweep retries it", order_id
+            )
+            results[order_id] = None
+    return results
+
+
+def _fulfill(order_ids: list[int]) -> dict[int, str | None]:
+    results: dict[int, str | None] = dict.fromkeys(order_ids)
+    # The open lines of the orders still processing, with their orders, in one query.
+    lines = list(
+        OrderLine.objects.filter(
+            order_id__in=order_ids, status=LineStatus.OPEN, order__status=Status.PROCESSING
+        )
+        .select_related("order")
+        .order_by("order_id", "pk")
+    )
+    # Nothing left to route: a replayed task, or a run that died after its lines and before
+    # its settle.
+    routed = {line.order_id for line in lines}
+    idle = Order.objects.filter(
+        pk__in=[pk for pk in order_ids if pk not in routed], status=Status.PROCESSING
+    )
+    for order_id in idle.values_list("pk", flat=True):
+        results[order_id] = order_settle(order_id=order_id)
+    if lines:
+        results.update(_lines_fulfill(lines, settle=True))
+    return results
+
+
+def order_line_route(*, line: OrderLine, order: Order) -> str:
+    """Route one line on its own, without settling its order: the closest warehouse that
+    stocks it first; on a miss, every other one with stock, whatever it costs; nobody: void and
+    refund. Returns the line's new status."""
+    line.order = order
+    _lines_fulfill([line], settle=False)
+    return OrderLine.objects.filter(pk=line.pk).values_list("status", flat=True).get()
+
+
+def _lines_fulfill(lines: list[OrderLine], *, settle: bool) -> dict[int, str | None]:
+    orders = {}
+    for line in lines:
+        line.order = orders.setdefault(line.order_id, line.order)
+    routings = _route(
+        get_connector(), lines, history=_sourcing_history(lines), candidates=_candidates(lines)
+    )
+    # An order with a line to void is decided in a transaction of its own: its refund goes
+    # through the payment gateway, and the batch's locks are not held while it answers.
+    voiding = {line.order_id for line in lines if routings[line.pk].accepted is None}
+    results = _lines_decide(
+        [line for line in lines if line.order_id not in voiding], routings, settle=settle
+    )
+    for order_id in sorted(voiding):
+        own = [line for line in lines if line.order_id == order_id]
+        results.update(_lines_decide(own, routings, settle=settle))
+    return results
+
+
+def _update_from_values(model, rows: list[tuple], set_sql: str, where: str = "", params=()):
+    """One UPDATE of many rows of `model`, each with its own values, from a VALUES list: row
+    values are v.column1 (the primary key), v.column2, ... (their names on PostgreSQL and SQLite
+    alike). `params` fill the %s of `set_sql`, then of `where`. Django's bulk_update builds a
+    CASE WHEN per row and column instead: for a batch of orders that was most of its time."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    set_count = set_sql.count("%s")
+    with connection.cursor() as cursor:
+        # The table name is the model's; set_sql and where are this module's constants; every
+        # value is a parameter.
+        cursor.execute(
+            f"UPDATE {table} SET {set_sql} FROM (VALUES {', '.join([row] * len(rows))}) AS v "  # noqa: S608
+            f"WHERE {table}.id = v.column1 {where}",
+            [*params[:set_count], *(value for r in rows for value in r), *params[set_count:]],
+        )
+
+
+def _lines_decide(
+    lines: list[OrderLine], routings: dict[int, _Routing], *, settle: bool
+) -> dict[int, str | None]:
+    """One transaction for the batch: each open line accepted where a warehouse took it (its
+    attempt and event written with it, the stock and the commitment dropped together), or voided
+    and refunded; with settle, every order whose lines are all decided moves to what they say.
+    Returns, per order, what it became (None: not settled by this call)."""
+    if not lines:
+        return {}
+    now = timezone.now()
+    with transaction.atomic():
+        inventory_lock_shared()
+        # Orders, then stock rows, then items, each in primary-key order: the order every
+        # service takes them in. Items are the rows a Cancel Request or a placement of the same
+        # part waits for, so they are locked last, and held for as little as possible.
+        processing = lock_processing_orders({line.order_id for line in lines})
+        lines = [line for line in lines if line.order_id in processing]
+        accepted = {line.pk: routings[line.pk].accepted for line in lines}
+        accepted = {pk: stock for pk, stock in accepted.items() if stock is not None}
+        on_hand = lock_stock_rows({stock.pk for stock in accepted.values()})
+        # Another run may have decided a line meanwhile: it is placed nowhere else (what this
+        # run's warehouse answered is still recorded). Lines are only ever locked under their
+        # order's lock, so taking them before the items closes no cycle.
+        still_open = lock_open_lines([line.pk for line in lines])
+        answered = [line for line in lines if line.pk in accepted]
+        lines = [line for line in lines if line.pk in still_open]
+        won = [line for line in answered if line.pk in still_open]
+        to_void = [line for line in lines if line.pk not in accepted]
+        taken = _lines_accept(won, routings, on_hand, now)
+        SourcingAttempt.objects.bulk_create(
+            sorted((routings[line.pk].attempt for line in answered), key=lambda a: a.warehouse_id)
+        )
+        timelines = {order_id: [] for order_id in processing}
+        for line in answered:
+            timelines[line.order_id].append(routings[line.pk].event)
+        results = {}
+        if not to_void:
+            results = _settle_and_write(processing, settle=settle, now=now, timelines=timelines)
+        lock_item_ids({line.item_id for line in lines})
+        _items_take(won, taken)
+        if to_void:
+            for line in to_void:
+                _line_void(line, line.order, timeline=timelines[line.order_id])
+            results = _settle_and_write(processing, settle=settle, now=now, timelines=timelines)
+    return results
+
+
+def _settle_and_write(order_ids, *, settle: bool, now, timelines: dict[int, list]) -> dict:
+    results = _orders_settle_locked(order_ids, now=now, timelines=timelines) if settle else {}
+    events.write([event for order_id in sorted(timelines) for event in timelines[order_id]])
+    return results
+
+
+def _lines_accept(
+    won: list[OrderLine], routings: dict[int, _Routing], on_hand: dict[int, int], now
+) -> dict[int, int]:
+    """Accepted open lines, decided in one UPDATE for the lines and one for their stock rows.
+    Returns what each line took from its stock row, for _items_take.
+
+    The goods have left their warehouses: each stock row and its item's commitment drop
+    together, so what is available does not move until the warehouse's next feed tells the
+    truth. A warehouse may accept more than its last feed showed (another line took the rest
+    meanwhile): stock never goes below zero, and the difference is left for the next feed."""
+    taken, stock_taken = {}, Counter()
+    for line in won:
+        stock = routings[line.pk].accepted
+        taken[line.pk] = min(on_hand.get(stock.pk, 0), line.qty)
+        on_hand[stock.pk] = on_hand.get(stock.pk, 0) - taken[line.pk]
+        stock_taken[stock.pk] += taken[line.pk]
+    ops = connection.ops
+    check_line_move(LineStatus.OPEN, LineStatus.FULFILLED)
+    _update_from_values(
+        OrderLine,
+        [
+            (
+                line.pk,
+                routings[line.pk].accepted.warehouse_id,
+                ops.adapt_decimalfield_value(routings[line.pk].accepted.cost, 10, 2),
+                routings[line.pk].second_source,
+                ops.adapt_decimalfield_value(routings[line.pk].extra, 12, 2),
+            )
+            for line in won
+        ],
+        "status = %s, warehouse_id = v.column2, unit_cost = v.column3, "
+        "second_sourced = v.column4, extra_cost = v.column5, decided_at = %s, committed = %s",
+        "AND status = %s",
+        [LineStatus.FULFILLED, ops.adapt_datetimefield_value(now), False, LineStatus.OPEN],
+    )
+    _update_from_values(Stock, list(stock_taken.items()), "qty = qty - v.column2")
+    return taken
+
+
+def _items_take(won: list[OrderLine], taken: dict[int, int]) -> None:
+    """The items of accepted lines (locked by the caller): their stock drops by what was taken,
+    their commitment by what was filled, in one UPDATE."""
+    item_taken, item_filled = Counter(), Counter()
+    for line in won:
+        item_taken[line.item_id] += taken[line.pk]
+        item_filled[line.item_id] += line.qty
+    _update_from_values(
+        Item,
+        [(pk, item_taken[pk], filled) for pk, filled in item_filled.items()],
+        "stock_qty = stock_qty - v.column2, committed_qty = committed_qty - v.column3, "
+        "available_qty = available_qty - v.column2 + v.column3",
+    )
+
+
+def order_line_void(*, line: OrderLine, order: Order) -> str:
+    """Nobody can fill the line: void it and refund it at once."""
+    with transaction.atomic():
+        return _line_void(line, order)
+
+
+def _line_void(line: OrderLine, order: Order, *, timeline: list | None = None) -> str:
+    """Void an open line and refund it. Its events are written at once, or, given a timeline,
+    added to it for the caller to write with its own."""
+    lock_item_ids([line.item_id])
+    now = timezone.now()
+    check_line_move(LineStatus.OPEN, LineStatus.VOIDED)
+    won = OrderLine.objects.filter(pk=line.pk, status=LineStatus.OPEN).update(
+        status=LineStatus.VOIDED,
+        voided_at=now,
+        decided_at=now,
+        committed=False,
+        # A special order voided again is refunded again: it no longer makes the line good.
+        compensation=OrderLine.Compensation.NONE,
+    )
+    if not won:
+        return OrderLine.objects.get(pk=line.pk).status
+    _commit_stock({line.item_id: line.qty}, -1)
+    line.status, line.committed = LineStatus.VOIDED, False
+    line.compensation = OrderLine.Compensation.NONE
+    line.voided_at = line.decided_at = now
+    built = [events.line_voided(line, save=False)]
+    # A line charged again by a reversal is refunded against that charge.
+    _refund(
+        order,
+        amount=line.line_total,
+        reference=line.charge_reference,
+        key=f"order:{order.pk}:line:{line.pk}:void:{line.reversal_attempts_done}",
+        kind=LedgerEntry.Kind.VOID,
+        line=line,
+        timeline=built,
+    )
+    if timeline is None:
+        events.write(built)
+    else:
+        timeline.extend(built)
+    emails.line_voided(order, line)
+    return LineStatus.VOIDED
+
+
+def order_settle(*, order_id: int) -> str | None:
+    """When no line is open any more, move the order to what its lines say."""
+    with transaction.atomic():
+        return _settle_locked(lock_order(order_id))
+
+
+def _settle_locked(order: Order, *, timeline: list | None = None) -> str | None:
+    """order_settle, for a caller that holds the order's row lock (and read its status since).
+    Given a timeline, its event is added there for the caller to write."""
+    if order.status != Status.PROCESSING:
+        return None
+    target = order_status_from_lines(
+        order.lines.values_list("status", flat=True), after=After.SOURCING
+    )
+    if target is None:
+        return None
+    status_from = order.status
+    _move(order, target, decided_at=timezone.now(), processing_started_at=None)
+    event = events.settled(order, status_from=status_from, save=timeline is None)
+    if timeline is not None:
+        timeline.append(event)
+    return target
+
+
+def _orders_settle_locked(order_ids, *, now, timelines: dict[int, list]) -> dict[int, str | None]:
+    """_settle_locked for many processing orders whose row locks the caller holds: one UPDATE
+    per status they move to; each settled event goes at the end of its order's timeline."""
+    statuses = {order_id: set() for order_id in order_ids}
+    lines = OrderLine.objects.filter(order_id__in=order_ids).order_by()
+    for order_id, status in lines.values_list("order_id", "status"):
+        statuses[order_id].add(status)
+    results = {
+        order_id: order_status_from_lines(found, after=After.SOURCING)
+        for order_id, found in statuses.items()
+    }
+    for target in {t for t in results.values() if t is not None}:
+        check_order_move(Status.PROCESSING, target)
+        moving = [order_id for order_id, t in results.items() if t == target]
+        Order.objects.filter(pk__in=moving, status=Status.PROCESSING).update(
+            status=target, decided_at=now, processing_started_at=None
+        )
+        for order_id in moving:
+            order = Order(pk=order_id, status=target)
+            timelines[order_id].append(
+                events.settled(order, status_from=Status.PROCESSING, save=False)
+            )
+    return results
+
+
+SPECIAL_ORDER_FROM = (
+    Status.VOIDED,
+    Status.PARTIALLY_VOIDED,
+    Status.SPECIAL_ORDER,
+    Status.SHIPPED,
+)
+
+
+def _order_line(order: Order, line_id) -> OrderLine:
+    try:
+        return order.lines.get(pk=line_id)
+    except (OrderLine.DoesNotExist, ValueError, TypeError):
+        raise OrderLineUnknownError(
+            f"{order.number} has no line {line_id}.", field="line"
+        ) from None
+
+
+Compensation = OrderLine.Compensation
+
+
+def line_compensated_message(line: OrderLine, *, wanted: str) -> str:
+    """Why a line that is already compensated cannot be compensated again, for every face."""
+    if line.compensation == Compensation.SPECIAL_ORDER:
+        if wanted == Compensation.SPECIAL_ORDER:
+            return f"{line.line_code} {line.part_number} is already a special order."
+        return (
+            f"{line.line_code} {line.part_number} is a special order: FBS reverses its refund "
+            "and ships it when stock appears, so it cannot also be claimed. If you bought the "
+            "part elsewhere, withdraw the special order first."
+        )
+    claim = line.claims.order_by("-pk").first()  # the live claim is the newest: one at a time
+    number = f" {claim}" if claim is not None else ""
+    return (
+        f"{line.line_code} {line.part_number} is already compensated by claim{number} (the part "
+        "bought elsewhere), so it cannot also become a special order."
+        if wanted == Compensation.SPECIAL_ORDER
+        else f"{line.line_code} {line.part_number} already has claim{number}."
+    )
+
+
+def line_compensation_take(*, line: OrderLine, kind: str) -> None:
+    """Record that `kind` makes this voided line good, inside the caller's transaction (which
+    holds the line's row lock). A compare-and-set from "": of two requests at the same moment,
+    the second waits for the first's row lock, then finds the column set and is refused."""
+    taken = OrderLine.objects.filter(pk=line.pk, compensation=Compensation.NONE).update(
+        compensation=kind
+    )
+    if not taken:
+        line.refresh_from_db(fields=["compensation"])
+        raise LineCompensatedError(line_compensated_message(line, wanted=kind), field="line")
+    line.compensation = kind
+
+
+def line_compensation_release(*, line_id: int, kind: str) -> None:
+    """The compensation `kind` ended without making the line good (a claim denied): the line may
+    be compensated again. Releases only what `kind` holds."""
+    OrderLine.objects.filter(pk=line_id, compensation=kind).update(compensation=Compensation.NONE)
+
+
+def order_special_order_request(*, order: Order, line_id: int, user=None) -> OrderLine:
+    """The buyer agreed to wait: keep a voided line open until stock appears. Refused when the
+    line is compensated already (a claim for it is in review, approved or paid)."""
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        line_pk = _order_line(order, line_id).pk
+        # Locked, then read: a claim filed meanwhile (it locks the line) is seen here.
+        line = lock_line(line_pk)
+        if line.compensation:
+            raise LineCompensatedError(
+                line_compensated_message(line, wanted=Compensation.SPECIAL_ORDER), field="line"
+            )
+        if line.status != LineStatus.VOIDED:
+            raise OrderStatusError("Only a line FBS voided can become a special order.")
+        if order.status not in SPECIAL_ORDER_FROM:
+            # Its other lines are still being sourced: ask again once the order is settled.
+            raise OrderStatusError("Wait until every line of the order has been sourced.")
+        line_compensation_take(line=line, kind=Compensation.SPECIAL_ORDER)
+        status_from = order.status
+        if order.status != Status.SPECIAL_ORDER:
+            _move(order, Status.SPECIAL_ORDER)
+        check_line_move(LineStatus.VOIDED, LineStatus.SPECIAL_ORDER)
+        OrderLine.objects.filter(pk=line.pk, status=LineStatus.VOIDED).update(
+            status=LineStatus.SPECIAL_ORDER
+        )
+        line.status = LineStatus.SPECIAL_ORDER
+        line.order = order
+        events.special_order_requested(line, user=user, status_from=status_from)
+    return line
+
+
+def order_special_order_withdraw(*, order: Order, line_id: int, user=None) -> OrderLine:
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        line = _order_line(order, line_id)
+        if line.status != LineStatus.SPECIAL_ORDER:
+            raise OrderStatusError("This line is not an open special order.")
+        # Withdrawn before it shipped: the line is voided and refunded, free to be claimed.
+        check_line_move(line.status, LineStatus.VOIDED)
+        OrderLine.objects.filter(pk=line.pk).update(
+            status=LineStatus.VOIDED, compensation=Compensation.NONE
+        )
+        line.status, line.compensation = LineStatus.VOIDED, Compensation.NONE
+        status_from = order.status
+        target = order_status_from_lines(
+            order.lines.values_list("status", flat=True), after=After.SPECIAL_ORDER_WITHDRAWN
+        )
+        if target != order.status:
+            _move(order, target)
+        events.special_order_withdrawn(line, user=user, status_from=status_from)
+    return line
+
+
+def special_orders_restock() -> list[int]:
+    """Special-order lines whose item has stock again: reverse the refund (charge again) and send
+    them to fulfillment. A failed charge leaves the line open and tells the affiliate."""
+    restarted = []
+    lines = (
+        OrderLine.objects.filter(status=LineStatus.SPECIAL_ORDER, item__available_qty__gte=F("qty"))
+        .select_related("order__affiliate", "order__payment_method")
+        .order_by("pk")
+    )
+    for line in lines:
+        order = line.order
+        method = order.payment_method
+        if method is None or not method.is_valid():
+            method = affiliate_default_payment_method(affiliate=order.affiliate)
+        cycle = line.reversal_attempts_done
+        if method is None:
+            result_ok, message, reference = False, "no valid payment method on file", ""
+        else:
+            result = get_gateway().charge(
+                token=method.gateway_token,
+                amount=line.line_total,
+                idempotency_key=f"line:{line.pk}:reversal:{cycle}:{line.reversal_attempts}",
+            )
+            result_ok, message, reference = result.succeeded, result.message, result.reference
+        with transaction.atomic():
+            order = lock_order(order.pk)
+            line = lock_line(line.pk, order=order)
+            if line.status != LineStatus.SPECIAL_ORDER:
+                continue
+            if not result_ok:
+                OrderLine.objects.filter(pk=line.pk).update(
+                    reversal_attempts=F("reversal_attempts") + 1
+                )
+                events.reversal_failed(line, message=message)
+                emails.reversal_failed(order, line, message=message)
+                continue
+            items = lock_items([line.item_id])
+            ledger_record(
+                affiliate=order.affiliate,
+                kind=LedgerEntry.Kind.REVERSAL,
+                amount=line.line_total,
+                idempotency_key=f"order:{order.pk}:line:{line.pk}:reversal:{cycle}",
+                payment_method=method,
+                gateway_reference=reference,
+                memo=order.number,
+                order=order,
+            )
+            if items[line.item_id].available_qty < line.qty:
+                # Sold out again while we charged: keep the money moved only once and retry the
+                # line the next time stock appears. (The ledger row stands for the next cycle.)
+                continue
+            _commit_stock({line.item_id: line.qty}, +1)
+            check_line_move(line.status, LineStatus.OPEN)
+            OrderLine.objects.filter(pk=line.pk).update(
+                status=LineStatus.OPEN,
+                committed=True,
+                reversal_attempts_done=F("reversal_attempts_done") + 1,
+                charge_reference=reference,
+            )
+            status_from = order.status
+            if order.status != Status.PROCESSING:
+                _move(
+                    order,
+                    Status.PROCESSING,
+                    processing_started_at=timezone.now(),
+                    fulfillment_runs=order.fulfillment_runs + 1,
+                )
+            events.reversal(line, amount=line.line_total, status_from=status_from)
+            _enqueue_fulfillment([order.pk])
+            restarted.append(line.pk)
+    return restarted
+
+
+def shipments_poll() -> int:
+    """Ask warehouses for tracking of accepted lines; an order whose every filled line has
+    shipped becomes shipped."""
+    connector = get_connector()
+    shipped = 0
+    lines = OrderLine.objects.filter(status=LineStatus.FULFILLED).select_related(
+        "warehouse", "order"
+    )
+    for line in lines.order_by("pk")[:1000]:
+        tracking = connector.tracking(
+            warehouse=line.warehouse,
+            idempotency_key=f"line:{line.pk}:wh:{line.warehouse_id}:{line.reversal_attempts_done}",
+        )
+        if not tracking:
+            continue
+        with transaction.atomic():
+            order = lock_order(line.order_id)
+            check_line_move(LineStatus.FULFILLED, LineStatus.SHIPPED)
+            if not OrderLine.objects.filter(pk=line.pk, status=LineStatus.FULFILLED).update(
+                status=LineStatus.SHIPPED, tracking_number=tracking
+            ):
+                continue
+            line.tracking_number = tracking
+            events.line_shipped(line)
+            shipped += 1
+            target = order_status_from_lines(
+                order.lines.values_list("status", flat=True), after=After.SHIPMENT
+            )
+            if target is not None and order.status in (Status.FULFILLED, Status.PARTIALLY_VOIDED):
+                status_from = order.status
+                _move(order, target, shipped_at=timezone.now())
+                events.shipped(order, status_from=status_from)
+    return shipped
