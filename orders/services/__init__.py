@@ -21,22 +21,15 @@ from orders.services._common import (
     logger,
 )
 from orders.services._rest import (
-    _ZIP,
     CANCELLED,
-    MAX_LINE_QTY,
-    MAX_LINES,
     RELEASE_BATCH,
-    SHIP_TO_FIELDS,
     SPECIAL_ORDER_FROM,
     TOO_LATE,
     Compensation,
     _ask,
     _candidates,
-    _check_lines,
-    _check_ship_to,
     _fulfill,
     _History,
-    _idempotency_key_stored,
     _items_take,
     _line_void,
     _lines_accept,
@@ -44,7 +37,6 @@ from orders.services._rest import (
     _lines_fulfill,
     _order_line,
     _orders_settle_locked,
-    _pay_if_method_on_file,
     _placement_key,
     _record_answers,
     _route,
@@ -63,8 +55,6 @@ from orders.services._rest import (
     order_fulfillment_restart,
     order_line_route,
     order_line_void,
-    order_place,
-    order_place_once,
     order_redispatch_stalled,
     order_release_due,
     order_settle,
@@ -76,6 +66,18 @@ from orders.services._rest import (
 from orders.services.payment import (
     _refund,
     order_pay,
+)
+from orders.services.placement import (
+    _ZIP,
+    MAX_LINE_QTY,
+    MAX_LINES,
+    SHIP_TO_FIELDS,
+    _check_lines,
+    _check_ship_to,
+    _idempotency_key_stored,
+    _pay_if_method_on_file,
+    order_place,
+    order_place_once,
 )
 from payments.gateways import get_gateway
 
