@@ -21,10 +21,8 @@ from orders.services._common import (
     logger,
 )
 from orders.services._rest import (
-    CANCELLED,
     RELEASE_BATCH,
     SPECIAL_ORDER_FROM,
-    TOO_LATE,
     Compensation,
     _ask,
     _candidates,
@@ -48,7 +46,6 @@ from orders.services._rest import (
     line_compensated_message,
     line_compensation_release,
     line_compensation_take,
-    order_cancel_request,
     order_clear_needs_attention,
     order_fulfill,
     order_fulfill_batch,
@@ -62,6 +59,11 @@ from orders.services._rest import (
     order_special_order_withdraw,
     shipments_poll,
     special_orders_restock,
+)
+from orders.services.cancel import (
+    CANCELLED,
+    TOO_LATE,
+    order_cancel_request,
 )
 from orders.services.payment import (
     _refund,
