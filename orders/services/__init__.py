@@ -21,7 +21,6 @@ from orders.services._common import (
     logger,
 )
 from orders.services._rest import (
-    RELEASE_BATCH,
     SPECIAL_ORDER_FROM,
     Compensation,
     _ask,
@@ -46,14 +45,10 @@ from orders.services._rest import (
     line_compensated_message,
     line_compensation_release,
     line_compensation_take,
-    order_clear_needs_attention,
     order_fulfill,
     order_fulfill_batch,
-    order_fulfillment_restart,
     order_line_route,
     order_line_void,
-    order_redispatch_stalled,
-    order_release_due,
     order_settle,
     order_special_order_request,
     order_special_order_withdraw,
@@ -80,6 +75,13 @@ from orders.services.placement import (
     _pay_if_method_on_file,
     order_place,
     order_place_once,
+)
+from orders.services.release import (
+    RELEASE_BATCH,
+    order_clear_needs_attention,
+    order_fulfillment_restart,
+    order_redispatch_stalled,
+    order_release_due,
 )
 from payments.gateways import get_gateway
 
