@@ -14,6 +14,7 @@ from orders import services
 from orders.connectors import ConnectorError, OneAtATimeConnector, Placement
 from orders.errors import OrderRefusedError, OrderStatusError
 from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
+from orders.services import routing
 from orders.transitions import ORDER_TRANSITIONS
 from payments.models import LedgerEntry
 from payments.selectors import ledger_balance
@@ -743,7 +744,7 @@ def test_warehouse_accepting_more_than_its_feed_shows_never_drives_stock_negativ
 
     # when TX1 accepts the second one too, against a feed that no longer has them
     monkeypatch.setattr(
-        services, "_candidates", lambda lines: {line.pk: [stale_tx1] for line in lines}
+        routing, "_candidates", lambda lines: {line.pk: [stale_tx1] for line in lines}
     )
     assert services.order_fulfill(order_id=order_b.pk) == Order.Status.FULFILLED
 

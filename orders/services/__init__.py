@@ -23,10 +23,7 @@ from orders.services._common import (
 from orders.services._rest import (
     SPECIAL_ORDER_FROM,
     Compensation,
-    _ask,
-    _candidates,
     _fulfill,
-    _History,
     _items_take,
     _line_void,
     _lines_accept,
@@ -34,13 +31,8 @@ from orders.services._rest import (
     _lines_fulfill,
     _order_line,
     _orders_settle_locked,
-    _placement_key,
-    _record_answers,
-    _route,
-    _Routing,
     _settle_and_write,
     _settle_locked,
-    _sourcing_history,
     _update_from_values,
     line_compensated_message,
     line_compensation_release,
@@ -82,6 +74,16 @@ from orders.services.release import (
     order_fulfillment_restart,
     order_redispatch_stalled,
     order_release_due,
+)
+from orders.services.routing import (
+    _ask,
+    _candidates,
+    _History,
+    _placement_key,
+    _record_answers,
+    _route,
+    _Routing,
+    _sourcing_history,
 )
 from payments.gateways import get_gateway
 
