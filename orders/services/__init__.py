@@ -21,16 +21,7 @@ from orders.services._common import (
     logger,
 )
 from orders.services._rest import (
-    SPECIAL_ORDER_FROM,
-    Compensation,
-    _order_line,
-    line_compensated_message,
-    line_compensation_release,
-    line_compensation_take,
-    order_special_order_request,
-    order_special_order_withdraw,
     shipments_poll,
-    special_orders_restock,
 )
 from orders.services.cancel import (
     CANCELLED,
@@ -86,6 +77,17 @@ from orders.services.routing import (
     _route,
     _Routing,
     _sourcing_history,
+)
+from orders.services.special_orders import (
+    SPECIAL_ORDER_FROM,
+    Compensation,
+    _order_line,
+    line_compensated_message,
+    line_compensation_release,
+    line_compensation_take,
+    order_special_order_request,
+    order_special_order_withdraw,
+    special_orders_restock,
 )
 from payments.gateways import get_gateway
 
