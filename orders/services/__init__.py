@@ -20,9 +20,6 @@ from orders.services._common import (
     _on_commit_enqueue,
     logger,
 )
-from orders.services._rest import (
-    shipments_poll,
-)
 from orders.services.cancel import (
     CANCELLED,
     TOO_LATE,
@@ -77,6 +74,9 @@ from orders.services.routing import (
     _route,
     _Routing,
     _sourcing_history,
+)
+from orders.services.shipping import (
+    shipments_poll,
 )
 from orders.services.special_orders import (
     SPECIAL_ORDER_FROM,

@@ -1,4 +1,6 @@
-"""What is still to be split by stage."""
+"""Shipping: tracking from the warehouses; an order whose every filled line has shipped is
+shipped.
+"""
 
 from django.db import transaction
 from django.utils import timezone
