@@ -64,18 +64,7 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate
                 order, user=user, outcome=TOO_LATE, reason=reason, status_from=status_from
             )
             return TOO_LATE
-        quantities = Counter()
-        for item_id, qty in order.lines.filter(committed=True).values_list("item_id", "qty"):
-            quantities[item_id] += qty
-        if len(quantities) > 1:
-            # In primary-key order, as every service locks items: two never wait on each
-            # other. A single item is locked by its UPDATE just as well.
-            lock_item_ids(quantities)
-        _commit_stock(quantities, -1)
-        check_line_move(LineStatus.OPEN, LineStatus.CANCELLED)
-        order.lines.filter(status=LineStatus.OPEN).update(
-            status=LineStatus.CANCELLED, committed=False
-        )
+        _release_lines(order)
         timeline = [
             events.cancel_requested(
                 order,
@@ -97,3 +86,17 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate
         events.write(timeline)
         emails.order_cancelled(order)
     return CANCELLED
+
+
+def _release_lines(order: Order) -> None:
+    """A cancelled order's stock goes back, and its open lines are cancelled."""
+    quantities = Counter()
+    for item_id, qty in order.lines.filter(committed=True).values_list("item_id", "qty"):
+        quantities[item_id] += qty
+    if len(quantities) > 1:
+        # In primary-key order, as every service locks items: two never wait on each
+        # other. A single item is locked by its UPDATE just as well.
+        lock_item_ids(quantities)
+    _commit_stock(quantities, -1)
+    check_line_move(LineStatus.OPEN, LineStatus.CANCELLED)
+    order.lines.filter(status=LineStatus.OPEN).update(status=LineStatus.CANCELLED, committed=False)

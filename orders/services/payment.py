@@ -34,15 +34,7 @@ def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None =
     A decline leaves it waiting (the next try uses a new gateway key). A charge that lands after
     the order was cancelled is refunded at once.
     """
-    if order.status != Status.AWAITING_PAYMENT:
-        raise OrderStatusError("Only an order that is awaiting payment can be paid.")
-    if order.total <= 0:
-        raise OrderStatusError("This order has nothing to charge.")
-    method = payment_method or affiliate_default_payment_method(affiliate=order.affiliate)
-    if method is None or not method.is_valid():
-        raise PaymentMethodMissingError(
-            "No valid payment method on file: add a card or PayPal on the Settings page."
-        )
+    method = _payable_with(order, payment_method)
     # Stable per attempt: a retry after a crash replays the same answer, a retry after a
     # decline (attempts + 1) is a new charge.
     gateway_key = f"order:{order.pk}:charge:{order.payment_attempts}"
@@ -92,6 +84,21 @@ def order_pay(*, order: Order, user=None, payment_method: PaymentMethod | None =
         )
         events.paid(order, user=user, method_label=method.masked, status_from=status_from)
     return True
+
+
+def _payable_with(order: Order, payment_method: PaymentMethod | None) -> PaymentMethod:
+    """The method to charge the order with; refused unless it waits for payment, has something
+    to charge and a valid method is given or on file."""
+    if order.status != Status.AWAITING_PAYMENT:
+        raise OrderStatusError("Only an order that is awaiting payment can be paid.")
+    if order.total <= 0:
+        raise OrderStatusError("This order has nothing to charge.")
+    method = payment_method or affiliate_default_payment_method(affiliate=order.affiliate)
+    if method is None or not method.is_valid():
+        raise PaymentMethodMissingError(
+            "No valid payment method on file: add a card or PayPal on the Settings page."
+        )
+    return method
 
 
 def _refund(

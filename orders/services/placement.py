@@ -124,6 +124,39 @@ def order_place(
     nothing. With a valid payment method on file the order is charged straight away.
     """
     marketplace_order_id = (marketplace_order_id or "").strip()
+    problems = _check_marketplace(marketplace, marketplace_order_id)
+    ship, ship_problems = _check_ship_to(ship_to or {})
+    clean_lines, line_problems = _check_lines(list(lines or []))
+    # Every problem is reported at once: these, and below the catalog and stock of each line.
+    problems += ship_problems + line_problems
+
+    with transaction.atomic():
+        # The affiliate row lock makes the marketplace-number check and the placement one step.
+        affiliate = lock_affiliate(affiliate.pk)
+        problems[:0] = _marketplace_number_used(affiliate, marketplace_order_id)
+        found = _find_items(clean_lines)
+        items = lock_items(found.values())
+        wanted, stock_problems = _check_stock(clean_lines, found, items, affiliate)
+        problems += stock_problems
+        if problems:
+            raise OrderRefusedError("The order was not placed.", problems=problems)
+        order = _create_order(affiliate, user, marketplace, marketplace_order_id, ship)
+        _create_lines(order, clean_lines, [items[found[_key(ln)]] for ln in clean_lines])
+        _commit_stock(wanted, +1)
+        order.save(update_fields=["total"])
+        events.placed(order, user=user)
+
+    if pay:
+        _pay_if_method_on_file(order=order, user=user)
+        order.refresh_from_db()
+    return order
+
+
+def _key(line: dict) -> tuple[str, str]:
+    return line["line_code"], line["part_number"]
+
+
+def _check_marketplace(marketplace: str, marketplace_order_id: str) -> list[dict]:
     problems = []
     if marketplace not in Marketplace.values:
         problems.append({"line": None, "field": "marketplace", "message": "Unknown marketplace."})
@@ -135,109 +168,111 @@ def order_place(
                 "message": "The marketplace order number is needed (at most 100 characters).",
             }
         )
-    ship, ship_problems = _check_ship_to(ship_to or {})
-    clean_lines, line_problems = _check_lines(list(lines or []))
-    # Every problem is reported at once: these, and below the catalog and stock of each line.
-    problems += ship_problems + line_problems
+    return problems
 
-    with transaction.atomic():
-        # The affiliate row lock makes the marketplace-number check and the placement one step.
-        affiliate = lock_affiliate(affiliate.pk)
-        if (
-            marketplace_order_id
-            and Order.objects.filter(
-                affiliate=affiliate, marketplace_order_id=marketplace_order_id
-            ).exists()
-        ):
-            problems.insert(
-                0,
+
+def _marketplace_number_used(affiliate: Affiliate, marketplace_order_id: str) -> list[dict]:
+    """The problem to report first when the affiliate already sent this marketplace number (the
+    caller holds the affiliate's lock)."""
+    if (
+        marketplace_order_id
+        and Order.objects.filter(
+            affiliate=affiliate, marketplace_order_id=marketplace_order_id
+        ).exists()
+    ):
+        return [
+            {
+                "line": None,
+                "field": "marketplace_order_id",
+                "message": "You already sent "
+                f"an order with marketplace order number {marketplace_order_id}.",
+            }
+        ]
+    return []
+
+
+def _find_items(clean_lines: list[dict]) -> dict[tuple[str, str], int]:
+    """The item id of each (line code, part number) asked for that exists, in one query."""
+    keys = {_key(ln) for ln in clean_lines}
+    return {
+        (i.line_code, i.part_number): i.pk
+        for i in Item.objects.filter(
+            line_code__in={k[0] for k in keys}, part_number__in={k[1] for k in keys}
+        ).only("pk", "line_code", "part_number")
+    }
+
+
+def _check_stock(clean_lines, found, items, affiliate) -> tuple[Counter, list[dict]]:
+    """What the order asks of each item (for _commit_stock), and the lines this affiliate
+    cannot have: not in its catalog, or not that many available (the items are locked)."""
+    threshold = visibility_threshold(affiliate)
+    wanted, problems = Counter(), []
+    for ln in clean_lines:
+        item_id = found.get(_key(ln))
+        if item_id is not None:
+            wanted[item_id] += ln["qty"]
+    for ln in clean_lines:
+        item_id = found.get(_key(ln))
+        item = items.get(item_id)
+        # A hidden item answers like an unknown one: it does not exist for this affiliate.
+        if item is None or item.available_qty < threshold:
+            problems.append(
                 {
-                    "line": None,
-                    "field": "marketplace_order_id",
-                    "message": "You already sent "
-                    f"an order with marketplace order number {marketplace_order_id}.",
-                },
+                    "line": ln["line"],
+                    "message": f"{ln['line_code']} {ln['part_number']} is not in your catalog.",
+                }
             )
-        keys = {(ln["line_code"], ln["part_number"]) for ln in clean_lines}
-        found = {
-            (i.line_code, i.part_number): i.pk
-            for i in Item.objects.filter(
-                line_code__in={k[0] for k in keys}, part_number__in={k[1] for k in keys}
-            ).only("pk", "line_code", "part_number")
-        }
-        items = lock_items(found.values())
-        threshold = visibility_threshold(affiliate)
-        wanted = Counter()
-        for ln in clean_lines:
-            item_id = found.get((ln["line_code"], ln["part_number"]))
-            if item_id is not None:
-                wanted[item_id] += ln["qty"]
-        for ln in clean_lines:
-            item_id = found.get((ln["line_code"], ln["part_number"]))
-            item = items.get(item_id)
-            # A hidden item answers like an unknown one: it does not exist for this affiliate.
-            if item is None or item.available_qty < threshold:
-                problems.append(
-                    {
-                        "line": ln["line"],
-                        "message": f"{ln['line_code']} {ln['part_number']} is not in your catalog.",
-                    }
-                )
-            elif item.available_qty < wanted[item_id]:
-                problems.append(
-                    {
-                        "line": ln["line"],
-                        "message": f"Only {item.available_qty} of {ln['line_code']} "
-                        f"{ln['part_number']} available; {wanted[item_id]} asked.",
-                    }
-                )
-        if problems:
-            raise OrderRefusedError("The order was not placed.", problems=problems)
+        elif item.available_qty < wanted[item_id]:
+            problems.append(
+                {
+                    "line": ln["line"],
+                    "message": f"Only {item.available_qty} of {ln['line_code']} "
+                    f"{ln['part_number']} available; {wanted[item_id]} asked.",
+                }
+            )
+    return wanted, problems
 
-        order = Order.objects.create(
-            affiliate=affiliate,
-            placed_by=user,
-            marketplace=marketplace,
-            marketplace_order_id=marketplace_order_id,
-            ship_name=ship["name"],
-            ship_address1=ship["address1"],
-            ship_address2=ship["address2"],
-            ship_city=ship["city"],
-            ship_state=ship["state"],
-            ship_postal_code=ship["postal_code"],
-            ship_country=ship["country"],
-            status=Status.AWAITING_PAYMENT,
-            min_stock_at_placement=affiliate.min_stock,
-            card_on_file_at_placement=affiliate.payment_methods.cards().valid().exists(),
+
+def _create_order(affiliate, user, marketplace, marketplace_order_id, ship: dict) -> Order:
+    return Order.objects.create(
+        affiliate=affiliate,
+        placed_by=user,
+        marketplace=marketplace,
+        marketplace_order_id=marketplace_order_id,
+        ship_name=ship["name"],
+        ship_address1=ship["address1"],
+        ship_address2=ship["address2"],
+        ship_city=ship["city"],
+        ship_state=ship["state"],
+        ship_postal_code=ship["postal_code"],
+        ship_country=ship["country"],
+        status=Status.AWAITING_PAYMENT,
+        min_stock_at_placement=affiliate.min_stock,
+        card_on_file_at_placement=affiliate.payment_methods.cards().valid().exists(),
+    )
+
+
+def _create_lines(order: Order, clean_lines: list[dict], items: list[Item]) -> None:
+    """The order's lines, priced from their items, in one INSERT; order.total set (not saved)."""
+    total = Decimal("0.00")
+    order_lines = []
+    for ln, item in zip(clean_lines, items, strict=True):
+        line_total = (item.price * ln["qty"]).quantize(CENT)
+        total += line_total
+        order_lines.append(
+            OrderLine(
+                order=order,
+                item=item,
+                line_code=item.line_code,
+                part_number=item.part_number,
+                qty=ln["qty"],
+                unit_price=item.price,
+                line_total=line_total,
+                committed=True,
+            )
         )
-        total = Decimal("0.00")
-        order_lines = []
-        for ln in clean_lines:
-            item = items[found[(ln["line_code"], ln["part_number"])]]
-            line_total = (item.price * ln["qty"]).quantize(CENT)
-            total += line_total
-            order_lines.append(
-                OrderLine(
-                    order=order,
-                    item=item,
-                    line_code=item.line_code,
-                    part_number=item.part_number,
-                    qty=ln["qty"],
-                    unit_price=item.price,
-                    line_total=line_total,
-                    committed=True,
-                )
-            )
-        OrderLine.objects.bulk_create(order_lines)
-        _commit_stock(wanted, +1)
-        order.total = total
-        order.save(update_fields=["total"])
-        events.placed(order, user=user)
-
-    if pay:
-        _pay_if_method_on_file(order=order, user=user)
-        order.refresh_from_db()
-    return order
+    OrderLine.objects.bulk_create(order_lines)
+    order.total = total
 
 
 def _pay_if_method_on_file(*, order: Order, user) -> None:

@@ -115,22 +115,7 @@ def _route(
     routings = {line.pk: _Routing() for line in lines}
     pending = lines
     while pending:
-        asks = []
-        for line in pending:
-            tried = history[line.pk].tried
-            stock = next(
-                (
-                    row
-                    for row in candidates[line.pk]
-                    if row.warehouse_id not in tried and left[row.pk] >= line.qty
-                ),
-                None,
-            )
-            if stock is None:
-                continue  # nobody left to ask
-            tried[stock.warehouse_id] = "asked"
-            left[stock.pk] -= line.qty
-            asks.append((line, stock))
+        asks = _next_asks(pending, history=history, candidates=candidates, left=left)
         if not asks:
             break
         pending, missed = [], []
@@ -144,33 +129,62 @@ def _route(
                 pending.append(line)
             if placement is None:
                 continue  # did not answer (its errors are recorded): on to the next warehouse
-            extra = max(Decimal("0"), (stock.cost - first_cost[line.pk]) * line.qty).quantize(CENT)
-            outcome = "accepted" if placement.accepted else "missed"
-            attempt = SourcingAttempt(
-                line=line,
-                cycle=line.reversal_attempts_done,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                unit_cost=stock.cost,
-                extra_cost=extra if placement.accepted else Decimal("0"),
-                message=placement.message,
-            )
-            event = events.sourcing(
-                line,
-                warehouse=stock.warehouse,
-                outcome=outcome,
-                second_source=second_source,
-                extra_cost=extra,
-                message=placement.message,
-                save=False,
-            )
+            answer = _answer(line, stock, placement, second_source, first_cost[line.pk])
             if placement.accepted:
-                routings[line.pk] = _Routing(stock, attempt, event, second_source, extra)
+                routings[line.pk] = answer
             else:
-                missed.append((attempt, event))
+                missed.append((answer.attempt, answer.event))
         _record_answers(missed)
     return routings
+
+
+def _next_asks(pending, *, history, candidates, left) -> list[tuple[OrderLine, Stock]]:
+    """This round's asks: each pending line to the first of its candidates not tried yet that
+    still has its qty this run (counted out here). A line with nobody left is not asked."""
+    asks = []
+    for line in pending:
+        tried = history[line.pk].tried
+        stock = next(
+            (
+                row
+                for row in candidates[line.pk]
+                if row.warehouse_id not in tried and left[row.pk] >= line.qty
+            ),
+            None,
+        )
+        if stock is None:
+            continue  # nobody left to ask
+        tried[stock.warehouse_id] = "asked"
+        left[stock.pk] -= line.qty
+        asks.append((line, stock))
+    return asks
+
+
+def _answer(line, stock, placement, second_source: bool, first_cost: Decimal) -> _Routing:
+    """A warehouse's answer for a line, as its attempt row and event (not written yet); an
+    acceptance also says what it costs over the first choice."""
+    extra = max(Decimal("0"), (stock.cost - first_cost) * line.qty).quantize(CENT)
+    outcome = "accepted" if placement.accepted else "missed"
+    attempt = SourcingAttempt(
+        line=line,
+        cycle=line.reversal_attempts_done,
+        warehouse=stock.warehouse,
+        outcome=outcome,
+        second_source=second_source,
+        unit_cost=stock.cost,
+        extra_cost=extra if placement.accepted else Decimal("0"),
+        message=placement.message,
+    )
+    event = events.sourcing(
+        line,
+        warehouse=stock.warehouse,
+        outcome=outcome,
+        second_source=second_source,
+        extra_cost=extra,
+        message=placement.message,
+        save=False,
+    )
+    return _Routing(stock, attempt, event, second_source, extra)
 
 
 def _ask(connector, asks: list[tuple[OrderLine, Stock]]) -> list[Placement | None]:

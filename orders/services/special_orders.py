@@ -153,64 +153,85 @@ def special_orders_restock() -> list[int]:
         .order_by("pk")
     )
     for line in lines:
-        order = line.order
-        method = order.payment_method
-        if method is None or not method.is_valid():
-            method = affiliate_default_payment_method(affiliate=order.affiliate)
+        method = _reversal_method(line.order)
         cycle = line.reversal_attempts_done
-        if method is None:
-            result_ok, message, reference = False, "no valid payment method on file", ""
-        else:
-            result = get_gateway().charge(
-                token=method.gateway_token,
-                amount=line.line_total,
-                idempotency_key=f"line:{line.pk}:reversal:{cycle}:{line.reversal_attempts}",
-            )
-            result_ok, message, reference = result.succeeded, result.message, result.reference
+        charged = _reversal_charge(line, method, cycle)
         with transaction.atomic():
-            order = lock_order(order.pk)
-            line = lock_line(line.pk, order=order)
-            if line.status != LineStatus.SPECIAL_ORDER:
-                continue
-            if not result_ok:
-                OrderLine.objects.filter(pk=line.pk).update(
-                    reversal_attempts=F("reversal_attempts") + 1
-                )
-                events.reversal_failed(line, message=message)
-                emails.reversal_failed(order, line, message=message)
-                continue
-            items = lock_items([line.item_id])
-            ledger_record(
-                affiliate=order.affiliate,
-                kind=LedgerEntry.Kind.REVERSAL,
-                amount=line.line_total,
-                idempotency_key=f"order:{order.pk}:line:{line.pk}:reversal:{cycle}",
-                payment_method=method,
-                gateway_reference=reference,
-                memo=order.number,
-                order=order,
-            )
-            if items[line.item_id].available_qty < line.qty:
-                # Sold out again while we charged: keep the money moved only once and retry the
-                # line the next time stock appears. (The ledger row stands for the next cycle.)
-                continue
-            _commit_stock({line.item_id: line.qty}, +1)
-            check_line_move(line.status, LineStatus.OPEN)
-            OrderLine.objects.filter(pk=line.pk).update(
-                status=LineStatus.OPEN,
-                committed=True,
-                reversal_attempts_done=F("reversal_attempts_done") + 1,
-                charge_reference=reference,
-            )
-            status_from = order.status
-            if order.status != Status.PROCESSING:
-                _move(
-                    order,
-                    Status.PROCESSING,
-                    processing_started_at=timezone.now(),
-                    fulfillment_runs=order.fulfillment_runs + 1,
-                )
-            events.reversal(line, amount=line.line_total, status_from=status_from)
-            _enqueue_fulfillment([order.pk])
-            restarted.append(line.pk)
+            if _reversal_record(line.order.pk, line.pk, method, cycle, charged):
+                restarted.append(line.pk)
     return restarted
+
+
+def _reversal_method(order: Order):
+    """The order's own payment method while it is valid, else the affiliate's default."""
+    method = order.payment_method
+    if method is None or not method.is_valid():
+        method = affiliate_default_payment_method(affiliate=order.affiliate)
+    return method
+
+
+def _reversal_charge(line: OrderLine, method, cycle: int) -> tuple[bool, str, str]:
+    """Charge the line again, outside any transaction: (succeeded, message, reference)."""
+    if method is None:
+        return False, "no valid payment method on file", ""
+    result = get_gateway().charge(
+        token=method.gateway_token,
+        amount=line.line_total,
+        idempotency_key=f"line:{line.pk}:reversal:{cycle}:{line.reversal_attempts}",
+    )
+    return result.succeeded, result.message, result.reference
+
+
+def _reversal_record(order_id: int, line_id: int, method, cycle: int, charged) -> bool:
+    """Inside the caller's transaction: record the reversal charge's answer and, when it went
+    through and the stock is still there, reopen the line for fulfillment. True: reopened."""
+    result_ok, message, reference = charged
+    order = lock_order(order_id)
+    line = lock_line(line_id, order=order)
+    if line.status != LineStatus.SPECIAL_ORDER:
+        return False
+    if not result_ok:
+        OrderLine.objects.filter(pk=line.pk).update(reversal_attempts=F("reversal_attempts") + 1)
+        events.reversal_failed(line, message=message)
+        emails.reversal_failed(order, line, message=message)
+        return False
+    items = lock_items([line.item_id])
+    ledger_record(
+        affiliate=order.affiliate,
+        kind=LedgerEntry.Kind.REVERSAL,
+        amount=line.line_total,
+        idempotency_key=f"order:{order.pk}:line:{line.pk}:reversal:{cycle}",
+        payment_method=method,
+        gateway_reference=reference,
+        memo=order.number,
+        order=order,
+    )
+    if items[line.item_id].available_qty < line.qty:
+        # Sold out again while we charged: keep the money moved only once and retry the
+        # line the next time stock appears. (The ledger row stands for the next cycle.)
+        return False
+    _reopen_line(order, line, reference)
+    return True
+
+
+def _reopen_line(order: Order, line: OrderLine, reference: str) -> None:
+    """The reversal went through: the line is open again with its stock committed, and the
+    order goes back to processing, handed to fulfillment after commit."""
+    _commit_stock({line.item_id: line.qty}, +1)
+    check_line_move(line.status, LineStatus.OPEN)
+    OrderLine.objects.filter(pk=line.pk).update(
+        status=LineStatus.OPEN,
+        committed=True,
+        reversal_attempts_done=F("reversal_attempts_done") + 1,
+        charge_reference=reference,
+    )
+    status_from = order.status
+    if order.status != Status.PROCESSING:
+        _move(
+            order,
+            Status.PROCESSING,
+            processing_started_at=timezone.now(),
+            fulfillment_runs=order.fulfillment_runs + 1,
+        )
+    events.reversal(line, amount=line.line_total, status_from=status_from)
+    _enqueue_fulfillment([order.pk])
