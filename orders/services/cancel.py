@@ -38,7 +38,7 @@ def order_cancel_request(*, order: Order, user=None, reason: str = "", affiliate
     Given `affiliate`, the order must be one of its own: another's raises Order.DoesNotExist,
     as an unknown id does."""
     reason = (reason or "").strip()[:300]
-    # No status leads back into the queue (Order.TRANSITIONS): an order seen past it, by a plain
+    # No status leads back into the queue (ORDER_TRANSITIONS): an order seen past it, by a plain
     # read, is past it for good. The answer is then given without waiting for the order's row
     # lock, which a fulfillment run may hold while it decides the order's lines.
     seen = Order.objects.filter(pk=order.pk)
