@@ -49,6 +49,7 @@ from inventory.feeds import (
     duplicate_reason,
     read_feed,
 )
+from inventory.locks import inventory_lock_exclusive
 from inventory.models import FeedImport, Item, Stock, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ ITEM = Item._meta.db_table
 STOCK = Stock._meta.db_table
 WAREHOUSE = Warehouse._meta.db_table
 
-# Fixed, arbitrary and ours alone: imports and stock sweeps that touch aggregates run one at a time.
-INVENTORY_APPLY_LOCK = 7_301_001
 # Rows sent to the staging table per COPY when the Python reader stages a file.
 STAGE_BATCH_ROWS = 50_000
 # Below this many rows a first load is not worth dropping and rebuilding indexes for.
@@ -195,7 +194,7 @@ def _analyze_staging(cursor, *names: str) -> None:
 
 def take_apply_lock(cursor) -> None:
     if is_postgres():
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INVENTORY_APPLY_LOCK])
+        inventory_lock_exclusive(cursor)
 
 
 VALID_COLUMNS = "file_no, line, line_code, part_number, part_number_norm, qty, cost, description"

@@ -23,33 +23,7 @@ class Order(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         SHIPPED = "shipped", "Shipped"
 
-    # The whole life of an order: from each status, the statuses it may move to.
-    TRANSITIONS = {
-        Status.AWAITING_PAYMENT: {Status.QUEUED, Status.CANCELLED},
-        Status.QUEUED: {Status.PROCESSING, Status.CANCELLED},
-        Status.PROCESSING: {
-            Status.FULFILLED,
-            Status.PARTIALLY_VOIDED,
-            Status.VOIDED,
-            # a restocked special-order line filled while another one still waits
-            Status.SPECIAL_ORDER,
-        },
-        Status.FULFILLED: {Status.SHIPPED},
-        Status.PARTIALLY_VOIDED: {Status.SPECIAL_ORDER, Status.SHIPPED},
-        Status.VOIDED: {Status.SPECIAL_ORDER},
-        # Back to processing when stock appears and the refund is reversed; withdrawn, it goes
-        # back to what its other lines are (cancelled when nothing else was ever filled).
-        Status.SPECIAL_ORDER: {
-            Status.PROCESSING,
-            Status.CANCELLED,
-            Status.VOIDED,
-            Status.PARTIALLY_VOIDED,
-            Status.SHIPPED,
-        },
-        Status.CANCELLED: set(),
-        # A buyer may agree to wait for a voided line after the rest of the order has shipped.
-        Status.SHIPPED: {Status.SPECIAL_ORDER},
-    }
+    # The moves allowed between these statuses: orders/transitions.py.
     # Stock is committed to an order while it is one of these.
     OPEN_STATUSES = (Status.AWAITING_PAYMENT, Status.QUEUED, Status.PROCESSING)
     CANCELLABLE = (Status.AWAITING_PAYMENT, Status.QUEUED)
@@ -119,10 +93,6 @@ class Order(models.Model):
     def number(self) -> str:
         return f"FBS-{self.pk:07d}" if self.pk else "FBS-new"
 
-    @classmethod
-    def can_move(cls, source: str, target: str) -> bool:
-        return target in cls.TRANSITIONS.get(source, set())
-
 
 class OrderLine(models.Model):
     class Status(models.TextChoices):
@@ -133,6 +103,7 @@ class OrderLine(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         SHIPPED = "shipped", "Shipped"
 
+    # The moves allowed between these statuses: orders/transitions.py.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="+")
     line_code = models.CharField(max_length=10)

@@ -14,6 +14,8 @@ from orders import services
 from orders.connectors import ConnectorError, OneAtATimeConnector, Placement
 from orders.errors import OrderRefusedError, OrderStatusError
 from orders.models import Order, OrderEvent, OrderLine, SourcingAttempt
+from orders.services import routing
+from orders.transitions import ORDER_TRANSITIONS
 from payments.models import LedgerEntry
 from payments.selectors import ledger_balance
 from tests.factories import CardFactory, UserFactory, import_feed
@@ -305,7 +307,7 @@ def test_release_queues_fulfillment_after_commit(user, django_capture_on_commit_
 def test_order_statuses_never_lead_back_into_the_queue():
     # order_cancel_request answers "too late" from a plain read on this: an order seen past the
     # queue can never be cancelled again.
-    for source, targets in Order.TRANSITIONS.items():
+    for source, targets in ORDER_TRANSITIONS.items():
         if source not in Order.CANCELLABLE:
             assert not set(targets) & set(Order.CANCELLABLE), source
 
@@ -742,7 +744,7 @@ def test_warehouse_accepting_more_than_its_feed_shows_never_drives_stock_negativ
 
     # when TX1 accepts the second one too, against a feed that no longer has them
     monkeypatch.setattr(
-        services, "_candidates", lambda lines: {line.pk: [stale_tx1] for line in lines}
+        routing, "_candidates", lambda lines: {line.pk: [stale_tx1] for line in lines}
     )
     assert services.order_fulfill(order_id=order_b.pk) == Order.Status.FULFILLED
 
