@@ -1,6 +1,6 @@
 """Every change to the master inventory: feed imports, warehouse stock counting, aggregates.
 
-Feed imports are staged and applied by `inventory.loader`, many files in one transaction with
+Feed imports are staged and applied by `inventory.feed_import`, many files in one transaction with
 set-based statements that write only the rows whose values changed. Anything that goes wrong, a
 dying process included, rolls the whole run back: every warehouse's stock stays as it was.
 """
@@ -16,8 +16,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory import loader
 from inventory.errors import WarehouseUnknownError
+from inventory.feed_import import aggregates, db, pipeline
+from inventory.feed_import.feed import Feed
+from inventory.locks import inventory_lock_exclusive
 from inventory.models import FeedImport, Stock, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def feed_import_create(
     allow_empty_by: str = "",
 ) -> FeedImport:
     """A FeedImport waiting to run. `allow_empty` lets it empty its warehouse or remove most of
-    it (feed_guards); `allow_empty_by` says who chose that, and is required with it."""
+    it (feed_import.guards); `allow_empty_by` says who chose that, and is required with it."""
     if allow_empty and not allow_empty_by:
         raise ValueError("allow_empty needs allow_empty_by: who chose to let the feed empty it")
     return FeedImport.objects.create(
@@ -107,7 +109,7 @@ def feed_import_run(
     Rows with a bad value are reported with their line numbers and the rest is applied; a file
     that is not a feed (empty, binary, wrong header, an encoding we do not read) is rejected
     whole, and one that would cost stock (too many bad rows, no rows, most of the warehouse
-    gone: inventory/feed_guards.py) is refused. A file that is byte for byte the warehouse's
+    gone: inventory/feed_import/guards.py) is refused. A file that is byte for byte the warehouse's
     last applied feed only renews the feed's date, unless `force` asks for the full comparison.
     """
     return feed_imports_run(
@@ -127,14 +129,14 @@ def feed_imports_run(
 ) -> list[FeedImport]:
     """Apply many warehouses' feeds, each as its warehouse's whole new snapshot.
 
-    The files are applied together, in one transaction (see `inventory.loader`): every file's
+    The files are applied together, in one transaction (see `inventory.feed_import`): every file's
     snapshot is applied, or, if the database fails half-way, none, and then each file is tried
     again alone, so that one file the database cannot take fails alone; a file rejected whole,
     refused or with bad rows does not hold the others back. Two files for the same warehouse are
     applied one after the other, in the order given. Without `create_warehouses` a file for an
     unknown warehouse code is rejected. Returns the FeedImports, in the same order.
     """
-    pending: list[loader.Feed] = []
+    pending: list[Feed] = []
     for feed_import, fileobj in files:
         feed_import.status = FeedImport.Status.RUNNING
         feed_import.started_at = timezone.now()
@@ -158,9 +160,7 @@ def feed_imports_run(
     return [feed_import for feed_import, _ in files]
 
 
-def _feed(
-    feed_import: FeedImport, fileobj, on_progress, create_warehouses: bool = True
-) -> loader.Feed:
+def _feed(feed_import: FeedImport, fileobj, on_progress, create_warehouses: bool = True) -> Feed:
     """A file of a run, with its progress published for the admin page as it is read."""
     key = progress_cache_key(feed_import.pk)
     read = {"bytes": 0, "published": 0}
@@ -184,7 +184,7 @@ def _feed(
         start = fileobj.tell()
     except (AttributeError, OSError):
         start = None
-    return loader.Feed(
+    return Feed(
         feed_import=feed_import,
         fileobj=fileobj,
         count_bytes=count_bytes,
@@ -208,7 +208,7 @@ _COUNTS = [
 REPORT_BATCH = 50
 
 
-def _again(feed: loader.Feed) -> loader.Feed | None:
+def _again(feed: Feed) -> Feed | None:
     """The same file, rewound, for a run of its own; None if it cannot be read again."""
     if feed.start is None:
         return None
@@ -217,7 +217,7 @@ def _again(feed: loader.Feed) -> loader.Feed | None:
     except (AttributeError, OSError, ValueError):
         return None
     feed.rewind_bytes()
-    return loader.Feed(
+    return Feed(
         feed_import=feed.feed_import,
         fileobj=feed.fileobj,
         count_bytes=feed.count_bytes,
@@ -227,11 +227,11 @@ def _again(feed: loader.Feed) -> loader.Feed | None:
     )
 
 
-def _run(feeds: list[loader.Feed]) -> None:
+def _run(feeds: list[Feed]) -> None:
     started = time.monotonic()
     failure = ""
     try:
-        loader.run(feeds)
+        pipeline.run(feeds)
     except Exception as exc:
         logger.exception("Feed import run of %s files failed", len(feeds))
         failure = f"{type(exc).__name__}: {exc}"[:2000]
@@ -341,7 +341,7 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
     """
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        loader.take_apply_lock(cursor)
+        inventory_lock_exclusive()
         warehouses = Warehouse.objects.select_for_update(no_key=True).order_by("pk")
         if warehouse_ids is not None:
             warehouses = warehouses.filter(pk__in=warehouse_ids)
@@ -354,7 +354,7 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
                 flipped.append(warehouse)
         if not flipped:
             return []
-        loader.create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
+        db.create_temp(cursor, "fi_changed", "item_id bigint PRIMARY KEY")
         cursor.execute(
             f"""
             INSERT INTO fi_changed (item_id)
@@ -364,8 +364,8 @@ def warehouse_stock_sweep(*, warehouse_ids: list[int] | None = None) -> list[str
             """,
             [w.pk for w in flipped],
         )
-        loader.recompute_items(cursor, now)
-        loader.drop_temp(cursor, "fi_changed")
+        aggregates.recompute_items(cursor, now)
+        db.drop_temp(cursor, "fi_changed")
     return [w.code for w in flipped]
 
 
