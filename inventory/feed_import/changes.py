@@ -27,7 +27,31 @@ WHOLE_RUN_PARALLEL = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0.001"
 
 
 def apply_changes(cursor, feeds: list[Feed], now) -> None:
-    """Into an inventory that has items: write only what differs, recompute only what moved."""
+    """Into an inventory that has items: write only what differs, recompute only what moved.
+
+    The steps, in this order (the temporary tables each one leaves are the next one's input):
+    the run's rows that change something (fi_rows); new items (fi_keys, fi_new); the stock rows
+    to write (fi_written), judged by the guard before the first of them is written; the items
+    whose aggregates may move (fi_touched, fi_changed), locked, their descriptions renewed and
+    their aggregates recomputed (fi_item_changed); each file's summary.
+    """
+    _find_changed_rows(cursor)
+    _insert_new_items(cursor, feeds, now)
+    stocked = _find_stock_rows_to_write(cursor, feeds)
+    _guard_removals(cursor, feeds, stocked)
+    _write_stock(cursor, now)
+    written, by_kind, described = _count_written(cursor)
+    _find_touched_items(cursor)
+    _lock_and_describe_items(cursor)
+    per_warehouse = _recompute_touched_items(cursor, now)
+    _record_counts(feeds, written, by_kind, described, per_warehouse)
+    drop_temp(
+        cursor, "fi_rows", "fi_keys", "fi_new", "fi_written", "fi_touched", "fi_changed",
+        "fi_item_changed",
+    )  # fmt: skip
+
+
+def _find_changed_rows(cursor) -> None:
     # One pass over the run's rows: each row's item and its stock row at that warehouse. Only
     # the rows that change something are kept: a new item, a new or changed stock row, a new
     # description.
@@ -51,6 +75,8 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
         )
     analyze_staging(cursor, "fi_rows")
 
+
+def _insert_new_items(cursor, feeds: list[Feed], now) -> None:
     # New items, born with their aggregates: only this run's warehouses have them.
     create_temp_as(
         cursor,
@@ -73,6 +99,9 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
             "INSERT INTO fi_new (item_id) SELECT DISTINCT item_id FROM fi_rows WHERE is_new"
         )
 
+
+def _find_stock_rows_to_write(cursor, feeds: list[Feed]) -> dict[int, int]:
+    """Fill fi_written; returns the items each warehouse holds in stock now (by its id)."""
     # The stock rows to write: new and changed ones from the pass above, and the rows a
     # warehouse's new snapshot no longer lists. Those are looked for only at the warehouses
     # whose rows found in the feed fall short of what they hold now.
@@ -122,6 +151,10 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
             """,
             short,
         )
+    return stocked
+
+
+def _guard_removals(cursor, feeds: list[Feed], stocked: dict[int, int]) -> None:
     # The guard, before the first stock row is written: per warehouse, the items in stock that
     # this snapshot takes out of stock (no longer listed, or listed with qty 0).
     cursor.execute(
@@ -130,6 +163,9 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
     )
     removed = dict(cursor.fetchall())
     guard_feeds(feeds, {pk: (n, removed.get(pk, 0)) for pk, n in stocked.items()})
+
+
+def _write_stock(cursor, now) -> None:
     cursor.execute("SELECT kind, count(*) FROM fi_written GROUP BY kind")
     kinds = dict(cursor.fetchall())
     if kinds.get("d"):
@@ -153,6 +189,10 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
             """,
             [now],
         )
+
+
+def _count_written(cursor) -> tuple[dict, dict, dict]:
+    """(rows written, rows written by kind, rows only described anew), per warehouse."""
     cursor.execute("SELECT warehouse_id, count(*) FROM fi_written GROUP BY warehouse_id")
     written = dict(cursor.fetchall())
     # The summary per warehouse: rows new there, changed (qty, cost or a new description),
@@ -164,7 +204,10 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
         "AND NOT stock_changed AND description_changed GROUP BY 1"
     )
     described = dict(cursor.fetchall())
+    return written, by_kind, described
 
+
+def _find_touched_items(cursor) -> None:
     # The items whose aggregates may move: those with a row written, and every item of a
     # warehouse that starts to count (its first feed, or back from stale). New items already
     # hold theirs.
@@ -186,6 +229,9 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
          WHERE NOT EXISTS (SELECT 1 FROM fi_new n WHERE n.item_id = t.item_id)
         """
     )
+
+
+def _lock_and_describe_items(cursor) -> None:
     if is_postgres():
         # Every existing item this run writes, locked in primary-key order before the first
         # write, the order orders lock them in: an import and an order never deadlock. (New
@@ -211,6 +257,9 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
         [],
     )
 
+
+def _recompute_touched_items(cursor, now) -> dict[int, int]:
+    """Recompute the aggregates of fi_changed; returns the items that changed per warehouse."""
     create_temp(cursor, "fi_item_changed", "item_id bigint PRIMARY KEY")
     changed = recompute_items(cursor, now, record=True)
     per_warehouse: dict[int, int] = {}
@@ -223,6 +272,10 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
             """
         )
         per_warehouse = dict(cursor.fetchall())
+    return per_warehouse
+
+
+def _record_counts(feeds: list[Feed], written, by_kind, described, per_warehouse) -> None:
     for feed in feeds:
         pk = feed.warehouse.pk
         feed.counts["stock_rows_written"] = written.get(pk, 0)
@@ -236,7 +289,3 @@ def apply_changes(cursor, feeds: list[Feed], now) -> None:
             - feed.counts["stock_created"]
             - feed.counts["stock_changed"]
         )
-    drop_temp(
-        cursor, "fi_rows", "fi_keys", "fi_new", "fi_written", "fi_touched", "fi_changed",
-        "fi_item_changed",
-    )  # fmt: skip

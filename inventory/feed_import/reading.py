@@ -177,6 +177,23 @@ def read_feed(
     be CSV (a field longer than the csv module's limit: a quote that never closes); the caller
     must then apply nothing.
     """
+    text, label = _open_text(raw, on_bytes)
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+        yield from _good_rows(reader, header, report, label)
+    except StopIteration as exc:  # no header line at all
+        raise FeedRejectedError("The file is empty.") from exc
+    except csv.Error as exc:
+        raise FeedRejectedError(
+            f"The file is not valid CSV after line {reader.line_num}: {exc} (a quote that is "
+            "opened and never closed?)."
+        ) from exc
+
+
+def _open_text(raw, on_bytes: Callable[[int], None] | None) -> tuple[io.TextIOWrapper, str]:
+    """The binary file `raw` as text in its encoding, once its first bytes show it is text; and
+    the encoding's name as reasons give it."""
     head = None
     try:
         seekable = raw.seekable()
@@ -198,48 +215,43 @@ def read_feed(
     # surrogateescape: an undecodable byte becomes a lone surrogate, found by check_fields on
     # its own row, instead of an exception that would end the file.
     text = io.TextIOWrapper(buffered, encoding=encoding, errors="surrogateescape", newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-        columns = check_header(header)
-        index = {name: columns.index(name) for name in columns}
-        width = len(columns)
-        # A header ending in commas: rows may end in as many empty fields.
-        full_width = max(width, len(header))
-        i_line, i_part, i_qty, i_cost = (index[c] for c in REQUIRED_COLUMNS)
-        i_desc = index.get("description")
-        seen: dict[tuple[str, str], int] = {}
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # a blank line is not a row
-            report.rows_read += 1
-            if not width <= len(row) <= full_width or any(v.strip() for v in row[width:]):
-                expected = f"{width}" if width == full_width else f"{width} to {full_width}"
-                report.reject(line, f"expected {expected} fields, found {len(row)}")
-                continue
-            checked = check_fields(
-                row[i_line],
-                row[i_part],
-                row[i_qty],
-                row[i_cost],
-                row[i_desc] if i_desc is not None else "",
-                encoding=label,
-            )
-            if isinstance(checked, str):
-                report.reject(line, checked)
-                continue
-            key = (checked.line_code, checked.part_number)
-            first = seen.get(key)
-            if first is not None:
-                report.reject(line, duplicate_reason(*key, first))
-                continue
-            seen[key] = line
-            yield checked
-    except StopIteration as exc:  # no header line at all
-        raise FeedRejectedError("The file is empty.") from exc
-    except csv.Error as exc:
-        raise FeedRejectedError(
-            f"The file is not valid CSV after line {reader.line_num}: {exc} (a quote that is "
-            "opened and never closed?)."
-        ) from exc
+    return text, label
+
+
+def _good_rows(reader, header: list[str], report: FeedReport, label: str) -> Iterator[FeedRow]:
+    """The rows after the header, checked: the good ones yielded, the bad ones reported."""
+    columns = check_header(header)
+    index = {name: columns.index(name) for name in columns}
+    width = len(columns)
+    # A header ending in commas: rows may end in as many empty fields.
+    full_width = max(width, len(header))
+    i_line, i_part, i_qty, i_cost = (index[c] for c in REQUIRED_COLUMNS)
+    i_desc = index.get("description")
+    seen: dict[tuple[str, str], int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line is not a row
+        report.rows_read += 1
+        if not width <= len(row) <= full_width or any(v.strip() for v in row[width:]):
+            expected = f"{width}" if width == full_width else f"{width} to {full_width}"
+            report.reject(line, f"expected {expected} fields, found {len(row)}")
+            continue
+        checked = check_fields(
+            row[i_line],
+            row[i_part],
+            row[i_qty],
+            row[i_cost],
+            row[i_desc] if i_desc is not None else "",
+            encoding=label,
+        )
+        if isinstance(checked, str):
+            report.reject(line, checked)
+            continue
+        key = (checked.line_code, checked.part_number)
+        first = seen.get(key)
+        if first is not None:
+            report.reject(line, duplicate_reason(*key, first))
+            continue
+        seen[key] = line
+        yield checked
