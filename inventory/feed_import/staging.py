@@ -2,6 +2,7 @@
 later in SQL: `sql_checks`), or read by the Python reader (`reading`; SQLite's only path)."""
 
 import csv
+import re
 import secrets
 
 from django.db import DatabaseError, transaction
@@ -178,9 +179,10 @@ def stage_rows(cursor, file_no: int, rows: list[tuple[int, FeedRow]]) -> None:
 # --- Staging one file -------------------------------------------------------------------------
 
 
-def _warehouse_for_code(code: str, create: bool = True) -> tuple[Warehouse, bool]:
-    from inventory.services import WAREHOUSE_CODE
+WAREHOUSE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
+
+def _warehouse_for_code(code: str, create: bool = True) -> tuple[Warehouse, bool]:
     if not WAREHOUSE_CODE.match(code or ""):
         raise FeedRejectedError(
             f"{code!r} is not a warehouse code: use letters, digits, '-', '_' or '.', "
