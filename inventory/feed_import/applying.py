@@ -35,7 +35,7 @@ def create_all_view(cursor, feeds: list["Feed"]) -> list[str]:
             """
         )
         tables.append(typed)
-    if not tables or not all(f.typed for f in feeds):
+    if not tables or not all(f.staged.typed for f in feeds):
         parts.append(
             """
             SELECT v.file_no, v.line, f.warehouse_id, v.line_code, v.part_number,
@@ -63,7 +63,7 @@ def apply_guarded(cursor, feeds: list[Feed], now) -> list[Feed]:
             return feeds
         except FeedsRefused as refusal:
             for feed in refusal.feeds:
-                table = feed.typed_table if feed.typed else "fi_valid"
+                table = feed.staged.table if feed.staged.typed else "fi_valid"
                 cursor.execute(f"DELETE FROM {table} WHERE file_no = %s", [feed.file_no])
                 if feed.warehouse_created:
                     # As in stage_later: a warehouse this run created has no stock or imports.

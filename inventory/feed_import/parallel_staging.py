@@ -86,10 +86,10 @@ def copy_deferred(cursor, feeds: list[Feed], typed: str) -> list[str]:
             # Nothing of this connection's transaction stayed: its files are staged again below.
             logger.warning("A staging connection failed; its files are staged by the run's own")
             for feed in group:
-                feed.typed = feed.copied = feed.clean = False
+                feed.staged.typed = feed.staged.copied = feed.staged.clean = False
                 feed.report.rows_read = 0
-                feed.typed_table = typed
-                feed.fileobj.seek(feed.deferred[2])
+                feed.staged.table = typed
+                feed.fileobj.seek(feed.staged.deferred[2])
                 feed.rewind_bytes()
         finally:
             connection.close()  # this thread's own connection
@@ -103,10 +103,10 @@ def copy_deferred(cursor, feeds: list[Feed], typed: str) -> list[str]:
     for thread in threads:
         thread.join()
     for feed in feeds:
-        feed.defer_typed = False
-        if not feed.typed:
-            if feed.typed_table != typed:
-                feed.typed_table = ""  # refused by the typed COPY: it would refuse it again
+        feed.staged.defer = False
+        if not feed.staged.typed:
+            if feed.staged.table != typed:
+                feed.staged.table = ""  # refused by the typed COPY: it would refuse it again
             stage_later(cursor, feed)
     return names
 
@@ -117,8 +117,8 @@ def _copy_in_own_transaction(name: str, group: list[Feed]) -> None:
         cursor.execute(f"CREATE UNLOGGED TABLE {name} ({staging.TYPED_COLUMNS})")
         cursor.execute(f"ALTER SEQUENCE {name}_line_seq CACHE {staging.LINE_SEQUENCE_CACHE}")
         for feed in group:
-            columns, head, start = feed.deferred
-            feed.typed_table, feed.defer_typed = name, False
+            columns, head, start = feed.staged.deferred
+            feed.staged.table, feed.staged.defer = name, False
             staging.stage_by_typed_copy(cursor, feed, columns, head, start)
 
 

@@ -45,13 +45,13 @@ def _run(feeds: list[Feed], now, stage_tables: list[str]) -> None:
         parallel = parallel_staging.parallel_staging_wanted(cursor, feeds, typed)
         for number, feed in enumerate(feeds, start=1):
             feed.file_no = number
-            feed.typed_table = typed
-            feed.defer_typed = parallel
+            feed.staged.table = typed
+            feed.staged.defer = parallel
             staging.stage(cursor, feed)
         if parallel:
             stage_tables.extend(
                 parallel_staging.copy_deferred(
-                    cursor, [f for f in feeds if f.deferred and not f.error], typed
+                    cursor, [f for f in feeds if f.staged.deferred and not f.error], typed
                 )
             )
         check_copied(cursor, feeds)

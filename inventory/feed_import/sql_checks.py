@@ -18,15 +18,15 @@ def typed_tables(feeds: list["Feed"]) -> dict[str, list[int]]:
     """The typed tables `feeds` were staged into, with the file numbers each one holds."""
     tables: dict[str, list[int]] = {}
     for feed in feeds:
-        if feed.typed:
-            tables.setdefault(feed.typed_table, []).append(feed.file_no)
+        if feed.staged.typed:
+            tables.setdefault(feed.staged.table, []).append(feed.file_no)
     return tables
 
 
 def staged_keys(feeds: list["Feed"]) -> tuple[str, list]:
     """SQL for (file_no, line, line_code, part_number) of the checked rows of `feeds`, from
     the typed table and fi_valid (only the tables some of them were staged into)."""
-    other = [f.file_no for f in feeds if not f.typed]
+    other = [f.file_no for f in feeds if not f.staged.typed]
     parts, params = [], []
     for table, numbers in typed_tables(feeds).items():
         parts.append(
@@ -58,13 +58,13 @@ _ROW_PLAIN = """
 def check_copied(cursor, feeds: list[Feed]) -> None:
     """Move the COPYed rows SQL can vouch for into fi_valid; check the others in Python; reject
     keys repeated within a file."""
-    copied = [f for f in feeds if f.copied and not f.error]
+    copied = [f for f in feeds if f.staged.copied and not f.error]
     if not copied:
         return
     by_no = {f.file_no: f for f in copied}
-    as_text = [f for f in copied if not f.typed]
+    as_text = [f for f in copied if not f.staged.typed]
     for clean in (True, False):
-        numbers = [f.file_no for f in as_text if f.clean is clean]
+        numbers = [f.file_no for f in as_text if f.staged.clean is clean]
         if not numbers:
             continue
         ok = _ROW_OK if clean else f"{_ROW_OK} AND {_ROW_PLAIN}"
@@ -146,7 +146,7 @@ def _reject_repeated(cursor, feeds: list[Feed]) -> None:
         lines = [
             (file_no, line)
             for file_no, line, *_ in found
-            if (by_no[file_no].typed_table if by_no[file_no].typed else "fi_valid") == table
+            if (by_no[file_no].staged.table if by_no[file_no].staged.typed else "fi_valid") == table
         ]
         if lines:
             cursor.execute(
@@ -158,7 +158,7 @@ def _reject_repeated(cursor, feeds: list[Feed]) -> None:
 
 def finish_report(feed: Feed) -> None:
     """The file's rejected rows in line order, as many as a FeedImport keeps."""
-    if not feed.copied:
+    if not feed.staged.copied:
         return  # the Python reader reported them as it read
     feed.rejected.sort()
     feed.report.rows_rejected = len(feed.rejected)

@@ -245,8 +245,8 @@ def stage_by_copy(cursor, feed: Feed) -> bool:
         feed.rewind_bytes()
         return False
     feed.report.rows_read = rows
-    feed.clean = reader.clean and reader.returns in (0, reader.newlines)
-    feed.copied = True
+    feed.staged.clean = reader.clean and reader.returns in (0, reader.newlines)
+    feed.staged.copied = True
     return True
 
 
@@ -261,11 +261,11 @@ def stage_by_typed_copy(cursor, feed: Feed, columns: list[str], head: bytes, sta
     """COPY the file into the run's typed table, whose constraints check every row as it comes.
     False (and nothing of it staged) when COPY refuses a row or the file turns out not to be
     printable ASCII: the text path then takes it."""
-    table = feed.typed_table
+    table = feed.staged.table
     if not table or head.translate(None, _TEXT_BYTES):
         return False  # other characters: the text path's checks know what to do with them
-    if feed.defer_typed:
-        feed.deferred = (columns, head, start)
+    if feed.staged.defer:
+        feed.staged.deferred = (columns, head, start)
         return True  # staged by the run's staging connections (or, failing that, later here)
     cursor.execute(
         f"ALTER TABLE {table} ALTER COLUMN file_no SET DEFAULT {int(feed.file_no)}, "
@@ -294,7 +294,7 @@ def stage_by_typed_copy(cursor, feed: Feed, columns: list[str], head: bytes, sta
         feed.rewind_bytes()
         return False
     feed.report.rows_read = rows
-    feed.clean = feed.copied = feed.typed = True
+    feed.staged.clean = feed.staged.copied = feed.staged.typed = True
     return True
 
 
