@@ -143,8 +143,8 @@ class FeedImport(models.Model):
         RUNNING = "running", "Running"
         APPLIED = "applied", "Applied"
         REJECTED = "rejected", "Rejected whole"
-        # Read and checked, but applying it would have cost stock (inventory/feed_guards.py):
-        # the warehouse keeps its last good snapshot.
+        # Read and checked, but applying it would have cost stock
+        # (inventory/feed_import/guards.py): the warehouse keeps its last good snapshot.
         REFUSED = "refused", "Refused, not applied"
         FAILED = "failed", "Failed"
 
@@ -184,7 +184,7 @@ class FeedImport(models.Model):
         help_text="The feed may remove most or all of the warehouse's stock.",
     )
     allow_empty_by = models.CharField("allowed by", max_length=200, blank=True)
-    # Why the guard refused it (feed_guards.FeedDecision.code); the sentence is in `error`.
+    # Why the guard refused it (feed_import.guards.FeedDecision.code); the sentence is in `error`.
     refusal = models.CharField(max_length=30, blank=True)
     error = models.TextField(blank=True)
     rejected_rows = models.JSONField(default=list, blank=True)

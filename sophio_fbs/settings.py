@@ -341,7 +341,7 @@ FBS_FULFILLMENT_BATCH_SIZE = env.int("FBS_FULFILLMENT_BATCH_SIZE", default=50)
 # What affiliates pay over the lowest warehouse cost: 1.20 is cost plus 20%.
 FBS_PRICE_MARKUP = Decimal(env("FBS_PRICE_MARKUP", default="1.20"))
 # A price is cost x markup in 8 integer digits, and feed costs go up to 9,999,999.99
-# (inventory.feeds.COST_MAX): a markup of 10 or more could not be stored.
+# (inventory.feed_import.fields.COST_MAX): a markup of 10 or more could not be stored.
 if not Decimal(1) <= FBS_PRICE_MARKUP < Decimal(10):
     raise ImproperlyConfigured("FBS_PRICE_MARKUP must be at least 1 and below 10 (1.20 = +20%).")
 FBS_PAYMENT_GATEWAY = env("FBS_PAYMENT_GATEWAY", default="payments.gateways.sandbox.SandboxGateway")
@@ -526,9 +526,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 # --- end issue 11: power --------------------------------------------------------------------------
 
 # --- issue 11: feeds (items 1-6) ---------------------------------------------------------------
-# A feed replaces its warehouse's whole stock, so a bad one is refused (inventory/feed_guards.py):
-# more than this share of its rows rejected, or more than this share of the warehouse's stocked
-# items taken out of stock in one import (DESIGN.md, "Feeds are guarded").
+# A feed replaces its warehouse's whole stock, so a bad one is refused
+# (inventory/feed_import/guards.py): more than this share of its rows rejected, or more than this
+# share of the warehouse's stocked items taken out of stock in one import (DESIGN.md, "Feeds are
+# guarded").
 FBS_FEED_MAX_BAD_FRACTION = env.float("FBS_FEED_MAX_BAD_FRACTION", default=0.05)
 FBS_FEED_MAX_DROP_FRACTION = env.float("FBS_FEED_MAX_DROP_FRACTION", default=0.5)
 for _name in ("FBS_FEED_MAX_BAD_FRACTION", "FBS_FEED_MAX_DROP_FRACTION"):

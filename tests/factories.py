@@ -90,7 +90,7 @@ def import_feed(
 ):
     """Run a feed import of `rows` ((line_code, part, qty, cost[, description]) tuples or raw
     CSV text) for warehouse `code` through the real service; return the FeedImport.
-    `allow_empty`: the feed may take most of the warehouse's stock away (feed_guards), as a
+    `allow_empty`: the feed may take most of the warehouse's stock away (feed_import.guards), as a
     test that empties a warehouse on purpose says."""
     import io
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inventory import loader
-from inventory.feed_guards import feed_guard
+from inventory.feed_import import applying, parallel_staging, staging
+from inventory.feed_import.guards import feed_guard
 from inventory.models import FeedImport, Item, Stock, Warehouse
 from inventory.services import feed_import_create, feed_import_run, feed_imports_run
 
@@ -108,7 +108,7 @@ def path(request, monkeypatch):
     """Each test runs through PostgreSQL's COPY path (where the database is PostgreSQL) and
     through the Python reader, SQLite's only path."""
     if request.param == "reader":
-        monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, feed: False)
+        monkeypatch.setattr(staging, "stage_by_copy", lambda cursor, feed: False)
     return request.param
 
 
@@ -276,7 +276,7 @@ def test_the_summary_counts_new_changed_removed_and_unchanged_items(path, stocke
 
 @pytest.mark.django_db
 def test_the_summary_of_a_first_load_and_of_an_identical_file(path, monkeypatch):
-    monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)  # the bulk path, on PostgreSQL
+    monkeypatch.setattr(applying, "BULK_LOAD_MIN_ROWS", 1)  # the bulk path, on PostgreSQL
     first = run("WH1", HEADER + rows(6))
     again = run("WH1", HEADER + rows(6))
 
@@ -287,7 +287,7 @@ def test_the_summary_of_a_first_load_and_of_an_identical_file(path, monkeypatch)
 
 @pytest.mark.django_db
 def test_a_refused_feed_in_a_first_load_leaves_nothing_of_itself(path, monkeypatch):
-    monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)  # the bulk path, on PostgreSQL
+    monkeypatch.setattr(applying, "BULK_LOAD_MIN_ROWS", 1)  # the bulk path, on PostgreSQL
     runs = [
         (feed_import_create(file_name="WH1.csv", warehouse_code="WH1"), rows(3)),
         (feed_import_create(file_name="WH2.csv", warehouse_code="WH2"), "ACD,X,-1,1\n"),
@@ -307,7 +307,7 @@ def test_a_refused_feed_in_a_first_load_leaves_nothing_of_itself(path, monkeypat
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_feed_staged_by_the_staging_connections_leaves_nothing_of_itself(monkeypatch):
-    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_staging, "PARALLEL_STAGING_MIN_BYTES", 0)
     run("WH2", HEADER + rows(10))
     files = {"WH1": rows(5), "WH2": rows(2), "WH3": rows(4, qty=9)}  # WH2 would lose 8 of 10
     runs = [

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from inventory import loader
+from inventory.feed_import import applying
 from inventory.models import FeedImport, Item, Stock, Warehouse
 from tests.factories import StaffFactory, import_feed
 
@@ -79,14 +79,14 @@ def test_a_file_that_fails_the_database_fails_alone(tmp_path, capsys, monkeypatc
     # A fault no check foresaw, in the statements that apply one file of the run (as a NUL
     # byte did before it became a row error): the run rolls back, and each file is tried again
     # on its own, so the other files of the run are still applied.
-    apply = loader.apply
+    apply = applying.apply
 
     def apply_or_fail(cursor, feeds, now):
         if any(feed.warehouse.code == "WH2" for feed in feeds):
             raise RuntimeError("invalid byte sequence")
         return apply(cursor, feeds, now)
 
-    monkeypatch.setattr(loader, "apply", apply_or_fail)
+    monkeypatch.setattr(applying, "apply", apply_or_fail)
     for n in (1, 2, 3):
         (tmp_path / f"WH{n}.csv").write_text(HEADER + f"ACD,P{n},2,1.00\n")
 

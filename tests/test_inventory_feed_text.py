@@ -10,9 +10,10 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inventory import loader
 from inventory.errors import FeedRejectedError
-from inventory.feeds import FeedReport, read_feed
+from inventory.feed_import import staging
+from inventory.feed_import.fields import FeedReport
+from inventory.feed_import.reading import read_feed
 from inventory.models import FeedImport, Item, Stock, Warehouse
 from inventory.services import feed_import_create, feed_import_run
 
@@ -27,7 +28,7 @@ def good_rows(count: int, start: int = 0) -> str:
 def path(request, monkeypatch):
     """PostgreSQL's COPY path (on PostgreSQL) and the Python reader, SQLite's only path."""
     if request.param == "reader":
-        monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, feed: False)
+        monkeypatch.setattr(staging, "stage_by_copy", lambda cursor, feed: False)
     return request.param
 
 
@@ -239,7 +240,7 @@ def _state() -> list:
 @pytest.mark.parametrize("reader_only", [False, True], ids=["copy", "reader"])
 def test_any_bytes_through_the_whole_import_apply_or_change_nothing(monkeypatch, reader_only):
     if reader_only:
-        monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, feed: False)
+        monkeypatch.setattr(staging, "stage_by_copy", lambda cursor, feed: False)
     run("WH1", (HEADER + good_rows(4)).encode())
     before = _state()
 

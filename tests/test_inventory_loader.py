@@ -3,9 +3,9 @@
 import io
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
-from inventory import loader
+from inventory.feed_import import applying, changes, db, first_load, parallel_staging, staging
 from inventory.models import FeedImport, Item, Stock, Warehouse
 from inventory.services import feed_import_create, feed_imports_run
 
@@ -70,7 +70,7 @@ def test_a_run_that_fails_while_applying_applies_nothing(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_apply_changes", broken)
+    monkeypatch.setattr(changes, "apply_changes", broken)
     runs = [
         feed("WH1", "line_code,part_number,qty,cost\nACD,A,7,1.00\n"),
         feed("WH2", "line_code,part_number,qty,cost\nACD,Z,7,1.00\n"),
@@ -139,20 +139,20 @@ def outcome(result: FeedImport) -> dict:
 def run_both_ways(monkeypatch, text: str | bytes) -> tuple[dict, dict, list[bool]]:
     """The same feed through the COPY-and-SQL path and through the Python reader."""
     used = []
-    copy = loader._stage_by_copy
+    copy = staging.stage_by_copy
 
     def spy(cursor, one):
         used.append(copy(cursor, one))
         return used[-1]
 
-    monkeypatch.setattr(loader, "_stage_by_copy", spy)
+    monkeypatch.setattr(staging, "stage_by_copy", spy)
     (fast,) = feed_imports_run([feed("WH1", text)])
     by_sql = outcome(fast)
     Stock.objects.all().delete()
     Item.objects.all().delete()
     Warehouse.objects.all().delete()
 
-    monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, one: False)
+    monkeypatch.setattr(staging, "stage_by_copy", lambda cursor, one: False)
     (slow,) = feed_imports_run([feed("WH1", text)])
     return by_sql, outcome(slow), used
 
@@ -207,10 +207,12 @@ def schema(table: str) -> list[tuple[str, str]]:
 
 @pytest.mark.postgres
 def test_a_first_load_rebuilds_exactly_the_indexes_and_constraints_it_dropped(monkeypatch):
-    monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)
-    before = {table: schema(table) for table in (loader.ITEM, loader.STOCK)}
+    monkeypatch.setattr(applying, "BULK_LOAD_MIN_ROWS", 1)
+    before = {table: schema(table) for table in (db.ITEM, db.STOCK)}
     rebuilt = []
-    monkeypatch.setattr(loader, "_apply_first_load", _recording(loader._apply_first_load, rebuilt))
+    monkeypatch.setattr(
+        first_load, "apply_first_load", _recording(first_load.apply_first_load, rebuilt)
+    )
     runs = [
         feed("WH1", "line_code,part_number,qty,cost,description\nACD,A,2,10.00,Pad\nACD,B,1,3,\n"),
         feed("WH2", "line_code,part_number,qty,cost\nACD,A,5,8.00\nACD,B,x,1\n"),
@@ -219,7 +221,7 @@ def test_a_first_load_rebuilds_exactly_the_indexes_and_constraints_it_dropped(mo
     first, second = feed_imports_run(runs)
 
     assert rebuilt, "the first load did not take the bulk path"
-    assert {table: schema(table) for table in (loader.ITEM, loader.STOCK)} == before
+    assert {table: schema(table) for table in (db.ITEM, db.STOCK)} == before
     assert (first.status, second.status) == ("applied", "applied")
     assert (first.items_created, second.items_created) == (2, 0)
     assert (first.stock_rows_written, second.stock_rows_written) == (2, 1)
@@ -273,7 +275,7 @@ def run_three_ways(monkeypatch, text: str | bytes) -> tuple[dict, dict, dict, li
     """The same feed through the typed COPY, the text COPY checked in SQL and the Python
     reader; also whether the first run's file went through the typed COPY."""
     used = []
-    typed = loader._stage_by_typed_copy
+    typed = staging.stage_by_typed_copy
 
     def spy(*args):
         used.append(typed(*args))
@@ -284,15 +286,15 @@ def run_three_ways(monkeypatch, text: str | bytes) -> tuple[dict, dict, dict, li
         Item.objects.all().delete()
         Warehouse.objects.all().delete()
 
-    monkeypatch.setattr(loader, "_stage_by_typed_copy", spy)
+    monkeypatch.setattr(staging, "stage_by_typed_copy", spy)
     (first,) = feed_imports_run([feed("WH1", text)])
     by_typed = outcome(first)
     clear()
-    monkeypatch.setattr(loader, "_stage_by_typed_copy", lambda *args: False)
+    monkeypatch.setattr(staging, "stage_by_typed_copy", lambda *args: False)
     (second,) = feed_imports_run([feed("WH1", text)])
     by_text = outcome(second)
     clear()
-    monkeypatch.setattr(loader, "_stage_by_copy", lambda cursor, one: False)
+    monkeypatch.setattr(staging, "stage_by_copy", lambda cursor, one: False)
     (third,) = feed_imports_run([feed("WH1", text)])
     return by_typed, by_text, outcome(third), used
 
@@ -357,9 +359,9 @@ def test_a_row_the_typed_copy_refuses_sends_its_file_to_the_text_path(monkeypatc
 @pytest.mark.postgres
 def test_typed_copies_of_several_files_keep_each_file_its_lines_and_warehouse(monkeypatch):
     used = []
-    typed = loader._stage_by_typed_copy
+    typed = staging.stage_by_typed_copy
     monkeypatch.setattr(
-        loader, "_stage_by_typed_copy", lambda *a: used.append(typed(*a)) or used[-1]
+        staging, "stage_by_typed_copy", lambda *a: used.append(typed(*a)) or used[-1]
     )
     runs = [
         feed("WH1", "line_code,part_number,qty,cost\nACD,A,1,1.00\nACD,B,2,2.00\n"),
@@ -385,7 +387,7 @@ def test_a_new_item_described_differently_takes_the_last_files_description(monke
     if first_load:
         if connection.vendor != "postgresql":
             pytest.skip("the first-load path is PostgreSQL's")
-        monkeypatch.setattr(loader, "BULK_LOAD_MIN_ROWS", 1)
+        monkeypatch.setattr(applying, "BULK_LOAD_MIN_ROWS", 1)
     header = "line_code,part_number,qty,cost,description\n"
     runs = [
         feed("WH1", header + "ACD,A,1,1.00,Zeta pad\nACD,B,1,1.00,Same\n"),
@@ -404,7 +406,7 @@ def stage_tables() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname FROM pg_class WHERE starts_with(relname, %s)",
-            [loader.STAGE_TABLE_PREFIX],
+            [parallel_staging.STAGE_TABLE_PREFIX],
         )
         return [name for (name,) in cursor.fetchall()]
 
@@ -449,12 +451,12 @@ def test_a_run_staged_over_several_connections_gives_what_one_connection_gives(m
     Stock.objects.all().delete()
     Item.objects.all().delete()
     Warehouse.objects.all().delete()
-    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_staging, "PARALLEL_STAGING_MIN_BYTES", 0)
     spread = []
-    copy_deferred = loader._copy_deferred
+    copy_deferred = parallel_staging.copy_deferred
     monkeypatch.setattr(
-        loader,
-        "_copy_deferred",
+        parallel_staging,
+        "copy_deferred",
         lambda c, feeds, typed: spread.append(len(feeds)) or copy_deferred(c, feeds, typed),
     )
 
@@ -474,12 +476,12 @@ def test_a_failed_run_staged_over_several_connections_applies_nothing_and_drops_
 ):
     feed_imports_run([feed("WH1", "line_code,part_number,qty,cost\nACD,A,2,1.00\n")])
     before = sorted(Stock.objects.values_list("warehouse_id", "item_id", "qty"))
-    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_staging, "PARALLEL_STAGING_MIN_BYTES", 0)
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_apply_changes", broken)
+    monkeypatch.setattr(changes, "apply_changes", broken)
 
     results = feed_imports_run(
         [
@@ -498,8 +500,10 @@ def test_a_failed_run_staged_over_several_connections_applies_nothing_and_drops_
 def test_staging_tables_of_a_run_whose_process_died_are_dropped_by_the_next(monkeypatch):
     with connection.cursor() as cursor:
         # a process id no backend has (pids are below 2**22 on Linux)
-        cursor.execute(f"CREATE UNLOGGED TABLE {loader.STAGE_TABLE_PREFIX}99999999_abc (a int)")
-    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE {parallel_staging.STAGE_TABLE_PREFIX}99999999_abc (a int)"
+        )
+    monkeypatch.setattr(parallel_staging, "PARALLEL_STAGING_MIN_BYTES", 0)
 
     feed_imports_run(
         [
@@ -518,19 +522,19 @@ def test_a_staging_connection_that_fails_leaves_its_files_to_the_run(monkeypatch
     Stock.objects.all().delete()
     Item.objects.all().delete()
     Warehouse.objects.all().delete()
-    monkeypatch.setattr(loader, "PARALLEL_STAGING_MIN_BYTES", 0)
-    copy = loader._copy_in_own_transaction
+    monkeypatch.setattr(parallel_staging, "PARALLEL_STAGING_MIN_BYTES", 0)
+    copy = parallel_staging._copy_in_own_transaction
     calls = []
 
     def one_fails(name, group):
         calls.append(name)
         if len(calls) == 1:
-            with loader.transaction.atomic():
+            with transaction.atomic():
                 copy(name, group[:1])  # some of it done, then the connection is lost
-                raise loader.DatabaseError("too many connections")
+                raise DatabaseError("too many connections")
         copy(name, group)
 
-    monkeypatch.setattr(loader, "_copy_in_own_transaction", one_fails)
+    monkeypatch.setattr(parallel_staging, "_copy_in_own_transaction", one_fails)
 
     parallel = run_outcome(feed_imports_run([feed(code, data) for code, data in MIXED_RUN]))
 

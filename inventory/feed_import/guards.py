@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from inventory.feed_import.feed import Feed
+
 
 @dataclass(frozen=True)
 class FeedDecision:
@@ -90,3 +92,33 @@ def feed_guard(
             "(import_feeds --allow-empty, or the checkbox on the upload).",
         )
     return APPLY
+
+
+class FeedsRefused(Exception):
+    """Raised inside `apply`, before the first stock row is written, when the guard refuses some
+    of the run's feeds: the caller rolls the apply back and applies the others again."""
+
+    def __init__(self, feeds: list[Feed]):
+        super().__init__(f"{len(feeds)} feeds refused")
+        self.feeds = feeds
+
+
+def guard_feeds(feeds: list[Feed], held: dict[int, tuple[int, int]]) -> None:
+    """Ask `feed_guard` about every feed, with (stocked, removed) of its warehouse
+    from `held` (by warehouse id; none held: nothing to lose); raise FeedsRefused naming those it
+    refuses."""
+    refused = []
+    for feed in feeds:
+        stocked, removed = held.get(feed.warehouse.pk, (0, 0))
+        decision = feed_guard(
+            rows_read=feed.report.rows_read,
+            rows_rejected=feed.report.rows_rejected,
+            stocked=stocked,
+            removed=removed,
+            allow_empty=feed.feed_import.allow_empty,
+        )
+        if not decision.applied:
+            feed.refused, feed.error = decision.code, decision.reason
+            refused.append(feed)
+    if refused:
+        raise FeedsRefused(refused)
