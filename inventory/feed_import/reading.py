@@ -40,6 +40,11 @@ LEGACY_ENCODING = "cp1252"
 # German, French, Spanish and Nordic words with symbols (™, dashes, quotes, € ½ °): at most 0.33.
 # Cyrillic, Greek, Korean and Polish text read as Windows-1252 measured 1.0 to 1.9.
 LEGACY_MAX_CHAOS = 0.5
+# Below this many non-UTF-8 bytes in the whole file there is too little text for any detector to
+# tell one single-byte encoding from another (charset-normalizer measured "à à à" in Windows-1252 at
+# chaos 0.57 and named it UTF-16): such a file is read as Windows-1252, the legacy encoding
+# warehouse exports use. A wrong guess costs a few letters of a description, never a row.
+LEGACY_MIN_EVIDENCE = 16
 ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}
 # Signatures of files people send instead of a CSV.
 _NOT_CSV = (
@@ -149,7 +154,7 @@ def detect_encoding(raw) -> str:
     western = from_bytes(
         sample, cp_isolation=[LEGACY_ENCODING], threshold=LEGACY_MAX_CHAOS, enable_fallback=False
     ).best()
-    if western is not None:
+    if western is not None or sum(byte > 0x7F for byte in sample) < LEGACY_MIN_EVIDENCE:
         return LEGACY_ENCODING
     best = from_bytes(sample).best()
     if best is not None:
