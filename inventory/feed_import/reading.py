@@ -40,11 +40,6 @@ LEGACY_ENCODING = "cp1252"
 # German, French, Spanish and Nordic words with symbols (™, dashes, quotes, € ½ °): at most 0.33.
 # Cyrillic, Greek, Korean and Polish text read as Windows-1252 measured 1.0 to 1.9.
 LEGACY_MAX_CHAOS = 0.5
-# Below this many non-UTF-8 bytes in the whole file there is too little text for any detector to
-# tell one single-byte encoding from another (charset-normalizer measured "à à à" in Windows-1252 at
-# chaos 0.57 and named it UTF-16): such a file is read as Windows-1252, the legacy encoding
-# warehouse exports use. A wrong guess costs a few letters of a description, never a row.
-LEGACY_MIN_EVIDENCE = 16
 ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}
 # Signatures of files people send instead of a CSV.
 _NOT_CSV = (
@@ -129,6 +124,21 @@ def _non_utf8_lines(raw) -> tuple[int, int, bytes]:
     return decodes, not_utf8, bytes(sample)
 
 
+def _no_evidence(best, sample: bytes) -> bool:
+    """Whether charset-normalizer's best guess says nothing: UTF-16 or UTF-32 for CSV lines with
+    no NUL byte (their commas and digits would give NULs in either). It is its answer on a few
+    accented letters ("à à à" in Windows-1252 measured chaos 0.57, above LEGACY_MAX_CHAOS); such
+    text is read as Windows-1252, the legacy encoding of warehouse exports, if every byte of it
+    is defined there."""
+    if best is None or not best.encoding.startswith(("utf_16", "utf_32")) or b"\x00" in sample:
+        return False
+    try:
+        sample.decode(LEGACY_ENCODING)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def detect_encoding(raw) -> str:
     """The codec to read the seekable binary file `raw` with, which is left where it was.
 
@@ -154,9 +164,11 @@ def detect_encoding(raw) -> str:
     western = from_bytes(
         sample, cp_isolation=[LEGACY_ENCODING], threshold=LEGACY_MAX_CHAOS, enable_fallback=False
     ).best()
-    if western is not None or sum(byte > 0x7F for byte in sample) < LEGACY_MIN_EVIDENCE:
+    if western is not None:
         return LEGACY_ENCODING
     best = from_bytes(sample).best()
+    if _no_evidence(best, sample):
+        return LEGACY_ENCODING
     if best is not None:
         names = [best.encoding, *(n for n in best.could_be_from_charset if n != best.encoding)]
         found = f"looks like {' or '.join(names[:3])}"
